@@ -1,0 +1,24 @@
+"""digitnet: handwritten digits recognised by a 784-H-10 ReLU network written in NumPy.
+
+    from digitnet import load_mnist, preset, fit
+    data = load_mnist()                       # bundled MNIST, (60000, 28, 28) uint8 ...
+    result = fit(preset("fast"), data)        # trains, returns weights and history
+    print(result.test_accuracy)
+
+Modules: data (idx files), network (the math), optim (update rules, schedules),
+seed (the post's per-sample SGD, fast), train (the loop), config, model (files), cli.
+"""
+
+__version__ = "0.1.0"
+
+from .config import PRESETS, Config, preset
+from .data import Mnist, load_mnist
+from .errors import DataError, DigitnetError, ImageError, ModelFileError, TrainingDiverged
+from .model import Model, load_model
+from .train import TrainResult, fit
+
+__all__ = [
+    "PRESETS", "Config", "DataError", "DigitnetError", "ImageError", "Mnist", "Model",
+    "ModelFileError", "TrainResult", "TrainingDiverged", "__version__", "fit", "load_mnist",
+    "load_model", "preset",
+]

@@ -1,0 +1,113 @@
+"""Training configuration: one frozen dataclass, and the named presets.
+
+Every field carries its help text in `metadata["help"]`; the CLI turns each field into a
+flag of the same name (`lr` -> `--lr`, `val_split` -> `--val-split`), so nothing can be
+set in one place and forgotten in the other. Presets are complete `Config` values; flags
+given on the command line replace single fields of the chosen preset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def _f(default: Any, help: str, choices: tuple | None = None) -> Any:
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
+@dataclass(frozen=True)
+class Config:
+    """How to build and train one network. Defaults are the `fast` preset."""
+
+    preset: str = _f("fast", "name of the preset these settings started from")
+    hidden: int = _f(1000, "hidden units H in the 784-H-10 network")
+    biases: bool = _f(True, "give both layers a bias vector (the post's network has none)")
+    init: str = _f("he", "weight init", ("uniform", "he", "glorot"))
+    init_scale: float = _f(1e-4, "upper bound of the 'uniform' init, [0, init_scale)")
+    input_scale: float = _f(1 / 255, "pixels are multiplied by this (1.0 keeps raw 0..255)")
+    dtype: str = _f("float32", "floating-point type for weights and inputs", ("float32", "float64"))
+    loss: str = _f("cross_entropy", "loss function", ("cross_entropy", "squared_error"))
+    label_smoothing: float = _f(0.0, "cross-entropy target smoothing (0 = one-hot targets)")
+    epochs: int = _f(5, "passes over the training set")
+    batch_size: int = _f(128, "samples per update; 1 is the post's per-sample SGD")
+    shuffle: bool = _f(True, "reshuffle the training set every epoch (off = dataset order)")
+    optimizer: str = _f("nesterov", "update rule", ("sgd", "momentum", "nesterov", "adam"))
+    lr: float = _f(0.1, "peak learning rate")
+    momentum: float = _f(0.9, "momentum for sgd variants; beta1 for adam")
+    beta2: float = _f(0.999, "adam's second-moment decay")
+    weight_decay: float = _f(0.0, "L2 penalty: adds weight_decay * W to each weight gradient")
+    schedule: str = _f("cosine", "learning-rate schedule",
+                       ("constant", "step", "cosine", "onecycle"))
+    warmup_epochs: float = _f(0.0, "epochs of linear warmup from 0 (cosine, step and constant)")
+    step_every: int = _f(2, "'step' schedule: epochs between drops")
+    step_gamma: float = _f(0.1, "'step' schedule: factor applied at each drop")
+    val_split: int = _f(5000, "training images held out for validation (never the test set)")
+    early_stopping: bool = _f(False, "stop when validation accuracy stalls; keep the best weights")
+    patience: int = _f(3, "epochs without a better validation accuracy before stopping")
+    test_every_epoch: bool = _f(False, "also measure test accuracy after every epoch")
+    seed: int = _f(1, "random seed for init, shuffling and the validation split")
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            choices = f.metadata.get("choices")
+            value = getattr(self, f.name)
+            if choices and value not in choices:
+                raise ValueError(f"{f.name} must be one of {', '.join(choices)}; got {value!r}")
+        positive = {"hidden": self.hidden, "epochs": self.epochs, "batch_size": self.batch_size,
+                    "lr": self.lr, "input_scale": self.input_scale, "patience": self.patience,
+                    "step_every": self.step_every}
+        for name, value in positive.items():
+            if not value > 0:
+                raise ValueError(f"{name} must be > 0, got {value!r}")
+        for name in ("weight_decay", "warmup_epochs", "val_split", "init_scale"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        for name in ("momentum", "beta2", "label_smoothing"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
+        if self.label_smoothing and self.loss != "cross_entropy":
+            raise ValueError("label_smoothing needs loss='cross_entropy'")
+        if self.early_stopping and not self.val_split:
+            raise ValueError("early_stopping needs a validation set: set val_split > 0")
+
+    @property
+    def is_seed_algorithm(self) -> bool:
+        """True when this is the post's per-sample SGD on squared error without biases."""
+        return (self.batch_size == 1 and self.optimizer == "sgd" and not self.biases
+                and self.loss == "squared_error" and self.weight_decay == 0
+                and self.schedule == "constant" and self.warmup_epochs == 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Config:
+        """Rebuild a Config saved with `to_dict`; unknown keys are an error."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown config fields: {', '.join(unknown)}")
+        return cls(**values)
+
+
+PRESETS: dict[str, Config] = {
+    # The blog post, faithfully: 784-1000-10, no biases, raw 0..255 float64 pixels,
+    # uniform [0, 1e-4) weights from RandomState(1), per-sample SGD in dataset order on
+    # squared error, lr 1e-5, 5 epochs, test accuracy printed after every epoch.
+    "seed": Config(
+        preset="seed", hidden=1000, biases=False, init="uniform", init_scale=1e-4,
+        input_scale=1.0, dtype="float64", loss="squared_error", epochs=5, batch_size=1,
+        shuffle=False, optimizer="sgd", lr=1e-5, momentum=0.0, schedule="constant",
+        val_split=0, test_every_epoch=True, seed=1,
+    ),
+    "fast": Config(),
+}
+
+
+def preset(name: str, **overrides: Any) -> Config:
+    """The named preset with some fields replaced: `preset("seed", epochs=1)`."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    return dataclasses.replace(PRESETS[name], **overrides)

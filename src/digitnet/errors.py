@@ -1,0 +1,26 @@
+"""The project's own exceptions.
+
+Every error a user can cause (a bad data file, a bad model file, an unreadable image,
+a diverging run) is raised as a subclass of `DigitnetError`. The CLI prints such an error
+as one line and exits non-zero; anything else is a bug and keeps its traceback.
+"""
+
+
+class DigitnetError(Exception):
+    """Base class for errors caused by input, not by a bug in digitnet."""
+
+
+class DataError(DigitnetError, ValueError):
+    """A dataset file is missing, corrupt or inconsistent."""
+
+
+class ModelFileError(DigitnetError, ValueError):
+    """A model or checkpoint file cannot be read or does not describe a valid network."""
+
+
+class ImageError(DigitnetError, ValueError):
+    """An image cannot be read, or holds nothing to classify."""
+
+
+class TrainingDiverged(DigitnetError, ArithmeticError):
+    """The training loss became NaN or infinite."""

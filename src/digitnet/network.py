@@ -1,0 +1,163 @@
+"""The network's math: a 784 -> H -> 10 perceptron with one ReLU hidden layer.
+
+Pure functions on NumPy arrays, nothing else: parameter init, forward, the two losses
+(each returning its value and its gradient), backward, and predict. Rows are samples:
+`x` is (n, 784), the hidden layer is (n, H), the output is (n, 10).
+
+Parameters live in a plain dict so they can be saved, iterated and updated by name:
+    "W1" (784, H), "W2" (H, 10), and, when the network has biases, "b1" (H,), "b2" (10,).
+The blog post's network has no biases; every function here works with or without them.
+
+What is deliberately not here: optimizers (optim.py), the training loop (train.py), and
+the seed's fast per-sample trainer (seed.py), which re-arranges these same formulas.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+Params = dict[str, np.ndarray]
+
+N_INPUTS = 784
+N_OUTPUTS = 10
+
+INITS = ("uniform", "he", "glorot")
+
+
+def init_params(
+    rng: np.random.Generator | np.random.RandomState,
+    hidden: int,
+    *,
+    init: str = "he",
+    scale: float = 1e-4,
+    biases: bool = True,
+    dtype: np.dtype | type = np.float32,
+) -> Params:
+    """Draw a fresh network: W1 (784, hidden), W2 (hidden, 10), and zero biases if asked.
+
+    init="uniform": every weight uniform in [0, scale), W1 drawn before W2, exactly the
+        post's `np.random.random(shape) * 0.0001` when rng is `RandomState(1)`.
+    init="he":      normal with std sqrt(2 / fan_in), suited to ReLU layers.
+    init="glorot":  uniform in +-sqrt(6 / (fan_in + fan_out)).
+    """
+    if hidden < 1:
+        raise ValueError(f"hidden must be >= 1, got {hidden!r}")
+    shapes = {"W1": (N_INPUTS, hidden), "W2": (hidden, N_OUTPUTS)}
+    params: Params = {}
+    for name, (fan_in, fan_out) in shapes.items():
+        if init == "uniform":
+            w = rng.random((fan_in, fan_out)) * scale
+        elif init == "he":
+            w = rng.normal(0.0, np.sqrt(2.0 / fan_in), (fan_in, fan_out))
+        elif init == "glorot":
+            limit = np.sqrt(6.0 / (fan_in + fan_out))
+            w = rng.uniform(-limit, limit, (fan_in, fan_out))
+        else:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        params[name] = w.astype(dtype, copy=False)
+    if biases:
+        params["b1"] = np.zeros(hidden, dtype)
+        params["b2"] = np.zeros(N_OUTPUTS, dtype)
+    return params
+
+
+def relu(a: np.ndarray) -> np.ndarray:
+    """max(a, 0) elementwise; any shape."""
+    return np.maximum(a, 0)
+
+
+def forward(params: Params, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Run the network on x (n, 784); returns the hidden layer h (n, H) and output z (n, 10).
+
+    h = relu(x @ W1 + b1)
+    z = h @ W2 + b2          (scores for squared error, logits for softmax cross-entropy)
+    """
+    a1 = x @ params["W1"]  # (n, H)
+    if "b1" in params:
+        a1 += params["b1"]
+    h = relu(a1)  # (n, H)
+    z = h @ params["W2"]  # (n, 10)
+    if "b2" in params:
+        z += params["b2"]
+    return h, z
+
+
+def backward(params: Params, x: np.ndarray, h: np.ndarray, dz: np.ndarray) -> Params:
+    """Gradients of the loss for every parameter, given dz = dLoss/dz (n, 10).
+
+    Each line undoes one step of `forward`, read bottom to top:
+        layer 2:  z  = h @ W2 + b2    ->  dW2 = h.T @ dz,  db2 = sum of dz over rows,
+                                          dh  = dz @ W2.T
+        ReLU:     h  = relu(a1)       ->  da1 = dh * (h > 0)   (a1 > 0 exactly where h > 0)
+        layer 1:  a1 = x @ W1 + b1    ->  dW1 = x.T @ da1, db1 = sum of da1 over rows
+    Returns a dict with the same keys and shapes as params.
+    """
+    grads: Params = {"W2": h.T @ dz}  # (H, 10)
+    if "b2" in params:
+        grads["b2"] = dz.sum(axis=0)  # (10,)
+    da1 = dz @ params["W2"].T  # (n, H)
+    da1 *= h > 0
+    grads["W1"] = x.T @ da1  # (784, H)
+    if "b1" in params:
+        grads["b1"] = da1.sum(axis=0)  # (H,)
+    return grads
+
+
+def one_hot(y: np.ndarray, n_classes: int = N_OUTPUTS,
+            dtype: np.dtype | type = np.float64) -> np.ndarray:
+    """Labels (n,) of 0..n_classes-1 -> (n, n_classes) rows with a single 1 (the post's `goal`)."""
+    goal = np.zeros((len(y), n_classes), dtype)
+    goal[np.arange(len(y)), y] = 1
+    return goal
+
+
+def squared_error(z: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """The post's loss: mean over rows of 1/2 * ||z - goal||^2, with its gradient.
+
+    z (n, 10) scores, y (n,) labels. Returns (loss, dz) with dz = (z - goal) / n, (n, 10).
+    With n = 1, dz is the post's `layer_2_delta = layer_2 - goal`; the 1/2 is what makes
+    that the exact gradient (the post prints ||z - goal||^2, twice this loss).
+    """
+    dz = z - one_hot(y, z.shape[1], z.dtype)
+    loss = 0.5 * float(np.einsum("ij,ij->", dz, dz)) / len(z)
+    dz /= len(z)
+    return loss, dz
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of logits z (n, 10) -> probabilities (n, 10).
+
+    Subtracting the row max first changes nothing mathematically and keeps exp() finite.
+    """
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def softmax_cross_entropy(
+    z: np.ndarray, y: np.ndarray, label_smoothing: float = 0.0
+) -> tuple[float, np.ndarray]:
+    """Mean cross-entropy of softmax(z) against the labels, fused with its gradient.
+
+    z (n, 10) logits, y (n,) labels. Returns (loss, dz) with dz (n, 10).
+    With targets t (one-hot, or smoothed to (1 - s) * onehot + s / 10), the loss of one row
+    is -sum(t * log p) with p = softmax(z), and its gradient is simply p - t: the softmax
+    Jacobian diag(p) - p p^T times -t / p collapses because t sums to 1. Log-probabilities
+    come from z - logsumexp(z), so log(0) is never taken.
+    """
+    shifted = z - z.max(axis=1, keepdims=True)
+    log_norm = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    log_p = shifted - log_norm  # (n, 10) log-probabilities, all finite
+    target = one_hot(y, z.shape[1], z.dtype)
+    if label_smoothing:
+        target = target * (1 - label_smoothing) + label_smoothing / z.shape[1]
+    loss = -float(np.einsum("ij,ij->", target, log_p)) / len(z)
+    dz = (np.exp(log_p) - target) / len(z)
+    return loss, dz
+
+
+LOSSES = {"squared_error": squared_error, "cross_entropy": softmax_cross_entropy}
+
+
+def predict(params: Params, x: np.ndarray) -> np.ndarray:
+    """Predicted digit (n,) for inputs x (n, 784): the index of the largest output."""
+    return forward(params, x)[1].argmax(axis=1)
