@@ -1,16 +1,19 @@
 """digitnet: handwritten digits recognised by a 784-H-10 ReLU network written in NumPy.
 
-    from digitnet import load_mnist, preset, fit
-    data = load_mnist()                       # bundled MNIST, (60000, 28, 28) uint8 ...
-    result = fit(preset("fast"), data)        # trains, returns weights and history
-    print(result.test_accuracy)
+    from digitnet import Classifier, load_mnist
+    x_train, y_train, x_test, y_test = load_mnist()   # bundled MNIST, uint8 arrays
+    clf = Classifier(hidden=1000, epochs=5).fit(x_train, y_train)
+    print(clf.score(x_test, y_test), clf.history_[-1])
+    clf.save("model.npz")
 
 Modules: data (idx files), network (the math), optim (update rules, schedules),
-seed (the post's per-sample SGD, fast), train (the loop), config, model (files), cli.
+seed (the post's per-sample SGD, fast), train (the loop), classifier (the estimator),
+config, model (files), cli.
 """
 
 __version__ = "0.1.0"
 
+from .classifier import Classifier
 from .config import PRESETS, Config, preset
 from .data import Mnist, load_mnist
 from .errors import DataError, DigitnetError, ImageError, ModelFileError, TrainingDiverged
@@ -18,7 +21,7 @@ from .model import Model, load_model
 from .train import TrainResult, fit
 
 __all__ = [
-    "PRESETS", "Config", "DataError", "DigitnetError", "ImageError", "Mnist", "Model",
+    "PRESETS", "Classifier", "Config", "DataError", "DigitnetError", "ImageError", "Mnist", "Model",
     "ModelFileError", "TrainResult", "TrainingDiverged", "__version__", "fit", "load_mnist",
     "load_model", "preset",
 ]

@@ -130,9 +130,9 @@ def _epoch_line(record: dict[str, Any], epochs: int) -> str:
 
 
 def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .classifier import Classifier
     from .data import load_mnist
-    from .model import Model, load_checkpoint, save_checkpoint
-    from .train import fit
+    from .model import load_checkpoint, save_checkpoint
 
     state = None
     if args.resume is not None:
@@ -152,33 +152,31 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     def on_interrupt(saved) -> None:
         save_checkpoint(checkpoint, saved, config, meta)
         print(f"\nTraining interrupted by user after epoch {saved.epoch} of {config.epochs}; "
-              f"checkpoint saved to {checkpoint}.\nResume with: digitnet train --resume "
+              f"checkpoint saved to {checkpoint}. Resume with: digitnet train --resume "
               f"{checkpoint}", file=sys.stderr)
 
     if not args.quiet:
-        print(f"training 784-{config.hidden}-10 ({config.preset} preset) on {data.source}: "
-              f"{len(data.x_train) - config.val_split} train, {config.val_split} validation, "
-              f"{len(data.x_test)} test images", flush=True)
-    try:
-        result = fit(config, data, state=state, progress=_progress_factory(args.quiet),
-                     on_epoch=on_epoch, on_interrupt=on_interrupt)
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+        resumed = f", resuming after epoch {state.epoch}" if state is not None else ""
+        print(f"training 784-{config.hidden}-10 ({config.preset} preset{resumed}) on "
+              f"{data.source}: {len(data.x_train) - config.val_split} train, "
+              f"{config.val_split} validation, {len(data.x_test)} test images", flush=True)
+    clf = Classifier(config).fit(
+        data.x_train, data.y_train, test=(data.x_test, data.y_test), state=state,
+        progress=_progress_factory(args.quiet), on_epoch=on_epoch, on_interrupt=on_interrupt,
+        metadata=meta)
 
-    meta.update(history=result.history, test_accuracy=result.test_accuracy,
-                test_loss=result.test_loss, train_seconds=result.train_seconds,
-                best_epoch=result.best_epoch)
-    stop = f" (stopped early; best epoch {result.best_epoch})" if result.stopped_early else ""
+    result = clf.result_
+    stop = f" (stopped early; kept epoch {result.best_epoch})" if result.stopped_early else ""
     print(f"test accuracy {100 * result.test_accuracy:.2f}%  test loss {result.test_loss:.4f}  "
           f"train time {result.train_seconds:.1f}s{stop}")
     if args.out is not None:
-        Model(result.params, config, meta).save(args.out)
+        clf.save(args.out)
         print(f"model saved to {args.out}")
     if args.metrics_json is not None:
         metrics = {"test_accuracy": result.test_accuracy, "test_loss": result.test_loss,
                    "train_seconds": result.train_seconds, "epochs": len(result.history),
-                   "best_epoch": result.best_epoch, "history": result.history,
-                   "config": config.to_dict()}
+                   "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
+                   "history": result.history, "config": config.to_dict()}
         args.metrics_json.write_text(json.dumps(metrics, indent=2) + "\n")
     return 0
 

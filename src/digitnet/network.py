@@ -66,23 +66,31 @@ def relu(a: np.ndarray) -> np.ndarray:
     return np.maximum(a, 0)
 
 
-def forward(params: Params, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def forward(
+    params: Params, x: np.ndarray, out: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Run the network on x (n, 784); returns the hidden layer h (n, H) and output z (n, 10).
 
     h = relu(x @ W1 + b1)
     z = h @ W2 + b2          (scores for squared error, logits for softmax cross-entropy)
+
+    `out` may give preallocated (h, z) arrays to write into, so a training loop allocates
+    nothing per step; the results are the same either way.
     """
-    a1 = x @ params["W1"]  # (n, H)
+    h_out, z_out = out if out is not None else (None, None)
+    a1 = np.matmul(x, params["W1"], out=h_out)  # (n, H)
     if "b1" in params:
         a1 += params["b1"]
-    h = relu(a1)  # (n, H)
-    z = h @ params["W2"]  # (n, 10)
+    h = np.maximum(a1, 0, out=a1)  # (n, H) relu, in place: a1 itself is not needed again
+    z = np.matmul(h, params["W2"], out=z_out)  # (n, 10)
     if "b2" in params:
         z += params["b2"]
     return h, z
 
 
-def backward(params: Params, x: np.ndarray, h: np.ndarray, dz: np.ndarray) -> Params:
+def backward(
+    params: Params, x: np.ndarray, h: np.ndarray, dz: np.ndarray, out: Params | None = None
+) -> Params:
     """Gradients of the loss for every parameter, given dz = dLoss/dz (n, 10).
 
     Each line undoes one step of `forward`, read bottom to top:
@@ -90,16 +98,18 @@ def backward(params: Params, x: np.ndarray, h: np.ndarray, dz: np.ndarray) -> Pa
                                           dh  = dz @ W2.T
         ReLU:     h  = relu(a1)       ->  da1 = dh * (h > 0)   (a1 > 0 exactly where h > 0)
         layer 1:  a1 = x @ W1 + b1    ->  dW1 = x.T @ da1, db1 = sum of da1 over rows
-    Returns a dict with the same keys and shapes as params.
+    Returns a dict with the same keys and shapes as params. `out` may hold preallocated
+    arrays to write into: one per parameter name, and "da1" (n, H) for the hidden delta.
     """
-    grads: Params = {"W2": h.T @ dz}  # (H, 10)
+    out = out if out is not None else {}
+    grads: Params = {"W2": np.matmul(h.T, dz, out=out.get("W2"))}  # (H, 10)
     if "b2" in params:
-        grads["b2"] = dz.sum(axis=0)  # (10,)
-    da1 = dz @ params["W2"].T  # (n, H)
-    da1 *= h > 0
-    grads["W1"] = x.T @ da1  # (784, H)
+        grads["b2"] = np.sum(dz, axis=0, out=out.get("b2"))  # (10,)
+    da1 = np.matmul(dz, params["W2"].T, out=out.get("da1"))  # (n, H)
+    np.multiply(da1, h > 0, out=da1)
+    grads["W1"] = np.matmul(x.T, da1, out=out.get("W1"))  # (784, H)
     if "b1" in params:
-        grads["b1"] = da1.sum(axis=0)  # (H,)
+        grads["b1"] = np.sum(da1, axis=0, out=out.get("b1"))  # (H,)
     return grads
 
 

@@ -57,25 +57,28 @@ def update(
         g = grads[name]
         if weight_decay and name.startswith("W"):
             g += weight_decay * p
+        # Every line below is one in-place pass over the arrays: no temporaries.
         if optimizer == "sgd":
             g *= lr
         elif optimizer in ("momentum", "nesterov"):
             v = state[f"v.{name}"]
             v *= momentum
             v += g  # v = mu * v + g
-            if optimizer == "nesterov":
-                g += momentum * v  # g + mu * v
+            if optimizer == "nesterov":  # W -= lr * g, then W -= lr * mu * v below
                 g *= lr
+                p -= g
+                np.multiply(v, lr * momentum, out=g)
             else:
                 np.multiply(v, lr, out=g)
         else:  # adam
             m, s = state[f"m.{name}"], state[f"s.{name}"]
+            m -= g
             m *= momentum
-            m += (1 - momentum) * g
-            s *= beta2
+            m += g  # m = b1 * m + (1 - b1) * g
             g *= g
-            g *= 1 - beta2
-            s += g  # s = b2 s + (1 - b2) g^2
+            s -= g
+            s *= beta2
+            s += g  # s = b2 * s + (1 - b2) * g^2
             np.sqrt(s, out=g)
             g += ADAM_EPS * math.sqrt(1 - beta2**t)
             np.divide(m, g, out=g)
