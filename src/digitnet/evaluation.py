@@ -66,7 +66,7 @@ class Evaluation:
         """The figures as plain JSON-ready values (floats are 0..1 ratios, not percents)."""
         return {
             "data_source": self.source,
-            "images": int(len(self.labels)),
+            "images": len(self.labels),
             "errors": self.n_errors,
             "test_accuracy": self.accuracy,
             "test_loss": self.loss,
@@ -160,5 +160,5 @@ def format_text(ev: Evaluation) -> str:
         lines.append("  none: every image was classified correctly")
     for p in ev.pairs:
         lines.append(f"  {p.true} -> {p.predicted}  {p.count:>5} images  "
-                     f"({100 * p.share:.2f}% of the {ev.support[p.true]} true {p.true}s)")
+                     f"({100 * p.share:.2f}% of the {ev.support[p.true]} images of class {p.true})")
     return "\n".join(lines)
