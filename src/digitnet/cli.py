@@ -1,7 +1,8 @@
 """The `digitnet` command: a thin layer over the Python API.
 
-    digitnet train [--preset fast|seed] [--epochs N] [--out model.npz] ...
-    digitnet evaluate MODEL [--data-dir DIR]
+    digitnet train [--preset fast|seed] [--epochs N] [--out model.npz] [--plot FILE.png] ...
+    digitnet evaluate MODEL [--data-dir DIR] [--json FILE|-]
+    digitnet report MODEL --out DIR [--data-dir DIR]
 
 Only this module sees argparse. Errors caused by input (bad files, bad flags, a diverging
 run) print one line on stderr and exit non-zero; they never show a traceback.
@@ -12,13 +13,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from . import __version__
 from .config import PRESETS, Config
-from .errors import DigitnetError
+from .errors import DigitnetError, OutputError
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
@@ -64,12 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="where Ctrl-C saves a checkpoint (default: OUT.checkpoint.npz, "
                             "or digitnet-checkpoint.npz)")
     train.add_argument("-q", "--quiet", action="store_true", help="print only the final result")
+    train.add_argument("--plot", type=Path, default=None, metavar="FILE.png",
+                       help="also draw the learning curves into this PNG (needs digitnet[plot])")
     _config_flags(train)
 
-    evaluate = sub.add_parser("evaluate", help="measure a saved model on the test set")
-    evaluate.add_argument("model", type=Path, help="model file written by 'digitnet train --out'")
-    evaluate.add_argument("--data-dir", type=Path, default=None,
-                          help="directory with the four idx files (default: bundled MNIST)")
+    _add_evaluate_parser(sub)
+    _add_report_parser(sub)
     return parser
 
 
@@ -79,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             return cmd_train(args, parser)
+        if args.command == "report":
+            return cmd_report(args)
         return cmd_evaluate(args)
     except DigitnetError as e:
         print(f"digitnet: error: {e}", file=sys.stderr)
@@ -86,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("digitnet: interrupted by user", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # output piped into a reader that stopped early, e.g. `| head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
 
 
 def _build_config(args: argparse.Namespace, base: Config,
@@ -134,6 +141,8 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .data import load_mnist
     from .model import load_checkpoint, save_checkpoint
 
+    if args.plot is not None:
+        _check_plot_path(args.plot)  # fail now, not after the training run
     state = None
     if args.resume is not None:
         base, state = load_checkpoint(args.resume)
@@ -178,18 +187,88 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                    "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
                    "history": result.history, "config": config.to_dict()}
         args.metrics_json.write_text(json.dumps(metrics, indent=2) + "\n")
+    if args.plot is not None:
+        from .report import plot_learning_curves
+
+        plot_learning_curves(result.history, args.plot, f"Learning curves (784-{config.hidden}"
+                             f"-10, {config.preset} preset, {data.source})")
+        print(f"learning curves written to {args.plot}")
     return 0
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .data import load_mnist
-    from .model import load_model
-    from .train import evaluate, prepare_inputs
+def _check_plot_path(path: Path) -> None:
+    """Before training: matplotlib is installed and the plot's directory exists."""
+    from .report import require_matplotlib
 
-    model = load_model(args.model)
-    data = load_mnist(args.data_dir)
-    accuracy, loss = evaluate(model.params, prepare_inputs(data.x_test, model.config),
-                              data.y_test, model.config.loss)
-    print(f"test accuracy {100 * accuracy:.2f}%  test loss {loss:.4f}  "
-          f"({len(data.x_test)} images from {data.source})")
+    require_matplotlib()
+    if not path.parent.is_dir():
+        raise OutputError(f"{path}: cannot write the plot, directory {path.parent} not found")
+
+
+def _add_evaluate_parser(sub: Any) -> None:
+    evaluate = sub.add_parser(
+        "evaluate", help="measure a saved model on the test set",
+        description="Print test accuracy and loss, per-class precision/recall/F1, the "
+                    "confusion matrix and the most confused pairs of a saved model.")
+    evaluate.add_argument("model", type=Path, help="model file written by 'digitnet train --out'")
+    evaluate.add_argument("--data-dir", type=Path, default=None,
+                          help="directory with the four idx files, e.g. Fashion-MNIST "
+                               "(default: bundled MNIST)")
+    evaluate.add_argument("--json", type=Path, default=None, metavar="FILE",
+                          help="also write the figures as JSON to FILE; '-' writes only the "
+                               "JSON, to stdout")
+
+
+def _add_report_parser(sub: Any) -> None:
+    report = sub.add_parser(
+        "report", help="write plots and an HTML page showing what a saved model learned",
+        description="Write confusion-matrix, mistake-gallery, learning-curve, hidden-unit and "
+                    "confidence plots, metrics.json and index.html into a directory. "
+                    "Needs the plot extra: pip install 'digitnet[plot]'.")
+    report.add_argument("model", type=Path, help="model file written by 'digitnet train --out'")
+    report.add_argument("--out", type=Path, required=True, metavar="DIR",
+                        help="directory for the report (created if missing; files in it "
+                             "with the report's names are replaced)")
+    report.add_argument("--data-dir", type=Path, default=None,
+                        help="directory with the four idx files (default: bundled MNIST)")
+
+
+def _evaluate_saved_model(path: Path, data_dir: Path | None):
+    """Load a model and a dataset; returns (model, test images, Evaluation)."""
+    from .data import load_mnist
+    from .evaluation import evaluate_model
+    from .model import load_model
+
+    model = load_model(path)
+    data = load_mnist(data_dir)
+    return model, data.x_test, evaluate_model(model, data.x_test, data.y_test, data.source)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluation import format_text
+
+    _, _, evaluation = _evaluate_saved_model(args.model, args.data_dir)
+    figures = json.dumps({"model": str(args.model), **evaluation.to_dict()}, indent=2) + "\n"
+    if args.json is not None and str(args.json) == "-":
+        sys.stdout.write(figures)
+        return 0
+    print(format_text(evaluation))
+    if args.json is not None:
+        try:
+            args.json.write_text(figures)
+        except OSError as e:
+            raise OutputError(f"{args.json}: cannot write JSON ({e.strerror or e})") from None
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import require_matplotlib, write_report
+
+    require_matplotlib()  # before the slow part
+    model, images, evaluation = _evaluate_saved_model(args.model, args.data_dir)
+    written = write_report(model, evaluation, images, args.out, args.model.name)
+    print(f"test accuracy {100 * evaluation.accuracy:.2f}%  test loss {evaluation.loss:.4f}  "
+          f"({len(images)} images from {evaluation.source})")
+    print(f"report written to {args.out}: {', '.join(written)}")
+    print(f"open {written['index.html']} in a browser")
     return 0

@@ -1,8 +1,9 @@
 """The project's own exceptions.
 
 Every error a user can cause (a bad data file, a bad model file, an unreadable image,
-a diverging run) is raised as a subclass of `DigitnetError`. The CLI prints such an error
-as one line and exits non-zero; anything else is a bug and keeps its traceback.
+a diverging run, a missing optional library, an unwritable output) is raised as a
+subclass of `DigitnetError`. The CLI prints such an error as one line and exits non-zero;
+anything else is a bug and keeps its traceback.
 """
 
 
@@ -24,3 +25,11 @@ class ImageError(DigitnetError, ValueError):
 
 class TrainingDiverged(DigitnetError, ArithmeticError):
     """The training loss became NaN or infinite."""
+
+
+class MissingExtraError(DigitnetError, ImportError):
+    """An optional library is not installed; the message names the extra that provides it."""
+
+
+class OutputError(DigitnetError, OSError):
+    """An output file or directory cannot be written."""
