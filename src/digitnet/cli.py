@@ -3,6 +3,7 @@
     digitnet train [--preset fast|seed] [--epochs N] [--out model.npz] [--plot FILE.png] ...
     digitnet evaluate MODEL [--data-dir DIR] [--json FILE|-]
     digitnet report MODEL --out DIR [--data-dir DIR]
+    digitnet serve MODEL [--host 127.0.0.1] [--port 8000]
 
 Only this module sees argparse. Errors caused by input (bad files, bad flags, a diverging
 run) print one line on stderr and exit non-zero; they never show a traceback.
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_evaluate_parser(sub)
     _add_report_parser(sub)
+    _add_serve_parser(sub)
     return parser
 
 
@@ -83,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_train(args, parser)
         if args.command == "report":
             return cmd_report(args)
+        if args.command == "serve":
+            return cmd_serve(args)
         return cmd_evaluate(args)
     except DigitnetError as e:
         print(f"digitnet: error: {e}", file=sys.stderr)
@@ -271,4 +275,35 @@ def cmd_report(args: argparse.Namespace) -> int:
           f"({len(images)} images from {evaluation.source})")
     print(f"report written to {args.out}: {', '.join(written)}")
     print(f"open {written['index.html']} in a browser")
+    return 0
+
+
+def _add_serve_parser(sub: Any) -> None:
+    serve = sub.add_parser(
+        "serve", help="draw a digit in the browser and watch the model guess",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Serve a page to draw digits on, and a JSON API (POST /api/predict, "
+                    "GET /api/model, GET /healthz; OpenAPI spec at /openapi.json). "
+                    "Needs the web extra: pip install 'digitnet[web]'.")
+    serve.add_argument("model", type=Path, help="model file written by 'digitnet train --out'")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on; 0.0.0.0 opens it to the network")
+    serve.add_argument("--port", type=_port, default=8000, help="TCP port (0 picks a free one)")
+    serve.add_argument("-q", "--quiet", action="store_true", help="don't log each request")
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid port {text!r}: expected 0..65535") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"invalid port {port}: expected 0..65535")
+    return port
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .server import serve
+
+    serve(args.model, host=args.host, port=args.port, quiet=args.quiet)
     return 0

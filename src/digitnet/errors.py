@@ -33,3 +33,7 @@ class MissingExtraError(DigitnetError, ImportError):
 
 class OutputError(DigitnetError, OSError):
     """An output file or directory cannot be written."""
+
+
+class ServerError(DigitnetError, OSError):
+    """The web server cannot start: its address is in use or its host is unknown."""

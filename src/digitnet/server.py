@@ -1,0 +1,517 @@
+"""The web app behind `digitnet serve`: a drawing page and a small JSON API over one model.
+
+    GET  /             the page: draw a digit, see the guess, the probabilities and the
+                       28x28 image the network sees (plain HTML/CSS/JS from digitnet/web/)
+    POST /api/predict  a PNG/JPEG image (multipart field "file", or a data URL in JSON
+                       {"image": "data:image/png;base64,..."}) or a JSON 28x28 array
+                       {"pixels": [[0..255] * 28] * 28}; returns the digit, the ten
+                       probabilities and the preprocessed 28x28 input
+    GET  /api/model    the model's metadata: architecture, test accuracy, training config
+    GET  /healthz      {"status": "ok"}
+
+Images go through `images.preprocess`, the same function the CLI uses. A 28x28 array is
+taken as the network's input as it is (an MNIST-style image), unless the request says
+"preprocess": true. Every error is a JSON object {"error": "..."} with a 4xx status.
+
+Hardening: `BodyLimit` refuses bodies over MAX_BODY_BYTES with 413 before reading them in
+full (from Content-Length, or while counting a chunked body); images are checked for
+PNG/JPEG magic bytes and refused from their header when larger than MAX_IMAGE_PIXELS;
+at most IMAGE_WORKERS images are decoded at once; nothing is written to disk (uploads
+are parsed in memory). The model is loaded once, before the server starts.
+
+Not here: authentication, TLS, rate limiting or more than one model; put a reverse proxy
+in front for anything beyond a local demo. FastAPI, uvicorn and python-multipart (the
+`web` extra) are imported only inside the functions that need them.
+"""
+
+import asyncio
+import base64
+import binascii
+import io
+import json
+import math
+import re
+import socket
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import DigitnetError, ImageError, MissingExtraError, ServerError
+from .model import Model, load_model
+
+MAX_BODY_BYTES = 2 * 1024 * 1024  # larger request bodies get 413
+MAX_IMAGE_PIXELS = 4096 * 4096  # larger images are refused from their header, before decoding
+IMAGE_WORKERS = 2  # images decoded at the same time (each may take tens of MB while decoding)
+SIDE = 28  # the network's input is SIDE x SIDE pixels
+PAGE_FILES = {  # file in digitnet/web/ -> media type; served from memory
+    "index.html": "text/html; charset=utf-8",
+    "app.js": "text/javascript; charset=utf-8",
+    "style.css": "text/css; charset=utf-8",
+}
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; "
+                               "object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-cache",
+}
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_JPEG_MAGIC = b"\xff\xd8\xff"
+_DATA_URL = re.compile(r"data:image/(png|jpeg|jpg);base64,", re.IGNORECASE)
+
+
+class RequestError(DigitnetError, ValueError):
+    """A request the API refuses; `status` is the HTTP status code to answer with."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def require_web() -> None:
+    """Raise MissingExtraError naming the extra if FastAPI, uvicorn or python-multipart
+    is not installed."""
+    try:
+        import fastapi  # noqa: F401
+        import python_multipart  # noqa: F401
+        import threadpoolctl  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as e:
+        raise MissingExtraError(
+            f"the web app needs {e.name or 'fastapi'}, which is not installed; install "
+            f"digitnet[web] (pip install 'digitnet[web]')") from None
+
+
+# ---------------------------------------------------------------------------------------
+# Turning request bodies into the network's (28, 28) uint8 input
+
+
+def pixels_from_json(value: Any) -> np.ndarray:
+    """A JSON 28x28 array of whole numbers 0..255 -> (28, 28) uint8.
+
+    Raises RequestError(422) naming what is wrong (shape, type or range) and where.
+    """
+    if not isinstance(value, list) or len(value) != SIDE:
+        got = _count(len(value), "row") if isinstance(value, list) else _json_type(value)
+        raise RequestError(422, f"pixels must be a {SIDE} x {SIDE} array ({SIDE} rows of "
+                                f"{SIDE} numbers), got {got}")
+    for r, row in enumerate(value):
+        if not isinstance(row, list) or len(row) != SIDE:
+            got = _count(len(row), "value") if isinstance(row, list) else _json_type(row)
+            raise RequestError(422, f"pixels must be a {SIDE} x {SIDE} array: row {r} "
+                                    f"should hold {SIDE} numbers, got {got}")
+        for c, v in enumerate(row):
+            if type(v) is not int and not (type(v) is float and v.is_integer()):
+                what = repr(v) if isinstance(v, (int, float)) else _json_type(v)
+                raise RequestError(422, f"pixels must be whole numbers 0..255, got {what} "
+                                        f"at row {r}, column {c}")
+            if not 0 <= v <= 255:
+                raise RequestError(422, f"pixels must be in 0..255, got {v!r} at row {r}, "
+                                        f"column {c}")
+    return np.array(value, dtype=np.uint8)
+
+
+def _json_type(value: Any) -> str:
+    """'an array', 'a string', ...: what kind of JSON value this is, for error messages."""
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+             type(None): "null", int: "a number", float: "a number"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def image_from_data_url(url: Any) -> bytes:
+    """"data:image/png;base64,..." (or image/jpeg) -> the image file's bytes.
+
+    Raises RequestError(422) if it is not such a data URL, 400 if the base64 is damaged.
+    """
+    if not isinstance(url, str):
+        raise RequestError(422, f"image must be a data URL string, got {_json_type(url)}")
+    match = _DATA_URL.match(url)
+    if match is None:
+        raise RequestError(422, f"image must be a data URL starting 'data:image/png;base64,' "
+                                f"or 'data:image/jpeg;base64,', got {url[:40]!r}")
+    try:
+        return base64.b64decode(url[match.end():], validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise RequestError(400, f"image data URL holds invalid base64 ({e})") from None
+
+
+def decode_image(data: bytes) -> Any:
+    """PNG or JPEG file bytes -> a decoded PIL image, read in memory with the project's
+    safe loader and a limit of MAX_IMAGE_PIXELS checked from the header.
+
+    Raises RequestError(400) for an empty, non-PNG/JPEG, damaged or too large image.
+    """
+    if not data:
+        raise RequestError(400, "image is empty (0 bytes)")
+    if not data.startswith((_PNG_MAGIC, _JPEG_MAGIC)):
+        raise RequestError(400, f"image must be a PNG or JPEG file; its first bytes are "
+                                f"{data[:8]!r}")
+    from .images import load_image
+
+    try:
+        return load_image(io.BytesIO(data), max_pixels=MAX_IMAGE_PIXELS, name="uploaded image")
+    except ImageError as e:
+        raise RequestError(400, str(e)) from None
+
+
+def preprocess_image(image: Any) -> np.ndarray:
+    """A decoded picture or an array -> (28, 28) uint8 via `images.preprocess`;
+    a blank picture raises RequestError(422)."""
+    from .images import preprocess
+
+    try:
+        return preprocess(image)
+    except ImageError as e:
+        raise RequestError(422, str(e)) from None
+
+
+def image_to_input(data: bytes) -> np.ndarray:
+    """PNG/JPEG bytes -> the network's (28, 28) uint8 input (decode, then preprocess)."""
+    return preprocess_image(decode_image(data))
+
+
+def prediction(model: Model, pixels: np.ndarray) -> dict[str, Any]:
+    """Run the model on one (28, 28) uint8 input -> the JSON-ready API answer."""
+    probabilities = model.predict_proba(pixels[None])[0]  # (10,)
+    return {"digit": int(np.argmax(probabilities)),
+            "probabilities": [float(p) for p in probabilities],
+            "input": pixels.tolist()}
+
+
+def model_info(model: Model, name: str) -> dict[str, Any]:
+    """What GET /api/model returns: the parts of the model's metadata a user cares about."""
+    meta = model.metadata
+    history = meta.get("history")
+    return {
+        "name": name,
+        "architecture": meta.get("architecture")
+        or {"inputs": SIDE * SIDE, "hidden": model.hidden, "outputs": 10},
+        "test_accuracy": _finite_or_none(meta.get("test_accuracy")),
+        "test_loss": _finite_or_none(meta.get("test_loss")),
+        "epochs_trained": len(history) if isinstance(history, list) else None,
+        "config": model.config.to_dict(),
+        "data_source": meta.get("data_source"),
+        "created": meta.get("created"),
+        "digitnet_version": meta.get("digitnet_version"),
+    }
+
+
+def _finite_or_none(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+# ASGI middleware: the body size limit
+
+
+class BodyLimit:
+    """ASGI middleware: answer 413 to a request whose body exceeds `max_bytes`.
+
+    A declared Content-Length over the limit is refused before any of the body is read.
+    Otherwise (no Content-Length, or chunked) the body is read and counted, and refused
+    as soon as it passes the limit; the rest is never read. An accepted body (at most
+    `max_bytes`, held in memory) is passed on to the app in one piece.
+    """
+
+    def __init__(self, app: Any, max_bytes: int = MAX_BODY_BYTES):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                await _send_error(send, 400, f"invalid Content-Length header {declared!r}")
+                return
+            if int(declared) > self.max_bytes:
+                await self._too_large(send, f", got {int(declared):,}")
+                return
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the client went away; nothing to answer
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_bytes:
+                await self._too_large(send, "")
+                return
+            if not message.get("more_body", False):
+                break
+        body, delivered = b"".join(chunks), False
+
+        async def replay() -> dict:
+            nonlocal delivered
+            if delivered:
+                return await receive()
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, send: Any, got: str) -> None:
+        await _send_error(send, 413, f"request body too large: the limit is "
+                                     f"{self.max_bytes:,} bytes{got}", close=True)
+
+
+async def _send_error(send: Any, status: int, message: str, close: bool = False) -> None:
+    """Answer a raw ASGI request with {"error": message}; `close` ends the connection
+    (used when the rest of the body is left unread)."""
+    body = json.dumps({"error": message}).encode()
+    headers = [(b"content-type", b"application/json"),
+               (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+# ---------------------------------------------------------------------------------------
+# The FastAPI app
+
+
+def _page_files() -> dict[str, bytes]:
+    """The page's files, read once from the package (digitnet/web/)."""
+    folder = resources.files("digitnet") / "web"
+    return {name: (folder / name).read_bytes() for name in PAGE_FILES}
+
+
+def _openapi_body() -> dict[str, Any]:
+    """The OpenAPI description of POST /api/predict's request body (parsed by hand, since
+    one endpoint takes both JSON and multipart)."""
+    row = {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 255},
+           "minItems": SIDE, "maxItems": SIDE}
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": {"oneOf": [
+            {"title": "PixelsRequest", "type": "object", "required": ["pixels"],
+             "additionalProperties": False, "properties": {
+                 "pixels": {"type": "array", "items": row, "minItems": SIDE, "maxItems": SIDE,
+                            "description": "28 rows of 28 pixels, 0 = background, 255 = ink"},
+                 "preprocess": {"type": "boolean", "default": False,
+                                "description": "preprocess the array like an image first"}}},
+            {"title": "ImageRequest", "type": "object", "required": ["image"],
+             "additionalProperties": False, "properties": {
+                 "image": {"type": "string", "pattern": "^data:image/(png|jpeg);base64,",
+                           "description": "a PNG or JPEG image as a data URL"}}},
+        ]}},
+        "multipart/form-data": {"schema": {
+            "type": "object", "required": ["file"], "properties": {
+                "file": {"type": "string", "format": "binary",
+                         "description": "a PNG or JPEG image"}}}},
+    }}}
+
+
+def create_app(model: Model, name: str = "model") -> Any:
+    """Build the FastAPI app serving `model` (already loaded); `name` is shown on the page."""
+    require_web()
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse, Response
+    from pydantic import BaseModel, Field
+    from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException
+    from starlette.formparsers import MultiPartException, MultiPartParser
+
+    from . import __version__
+
+    class Prediction(BaseModel):
+        digit: int = Field(ge=0, le=9, description="the most probable digit")
+        probabilities: list[float] = Field(min_length=10, max_length=10,
+                                           description="probability of each digit 0..9")
+        input: list[list[int]] = Field(description="the 28x28 input the network saw, 0..255")
+
+    class ModelInfo(BaseModel):
+        name: str
+        architecture: dict[str, Any]
+        test_accuracy: float | None
+        test_loss: float | None
+        epochs_trained: int | None
+        config: dict[str, Any]
+        data_source: str | None
+        created: str | None
+        digitnet_version: str | None
+
+    class Health(BaseModel):
+        status: str
+
+    class ErrorMessage(BaseModel):
+        error: str
+
+    class InMemoryParser(MultiPartParser):
+        spool_max_size = MAX_BODY_BYTES + 1  # uploads never roll over to a temporary file
+
+    errors = {code: {"model": ErrorMessage} for code in (400, 413, 415, 422)}
+    pages, info = _page_files(), model_info(model, name)
+    image_slots = asyncio.Semaphore(IMAGE_WORKERS)
+    app = FastAPI(title="digitnet", version=__version__,
+                  description="Recognise a handwritten digit with a NumPy neural network.")
+
+    @app.exception_handler(RequestError)
+    async def _refused(request: Request, e: RequestError) -> JSONResponse:
+        return JSONResponse({"error": str(e)}, status_code=e.status)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, e: HTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(e.detail)}, status_code=e.status_code,
+                            headers=getattr(e, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, e: Exception) -> JSONResponse:  # logged by uvicorn
+        return JSONResponse({"error": "internal server error"}, status_code=500)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, e: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"error": f"invalid request: {e.errors()}"}, status_code=422)
+
+    async def pixels_from_body(request: Request) -> np.ndarray:
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media == "multipart/form-data":
+            return await from_upload(request)
+        if media != "application/json":
+            raise RequestError(415, f"send application/json or multipart/form-data, "
+                                    f"got Content-Type {media or 'none'!r}")
+        try:
+            payload = json.loads(await request.body())
+        except (ValueError, RecursionError) as e:  # includes UnicodeDecodeError
+            raise RequestError(400, f"body is not valid JSON ({str(e)[:200]})") from None
+        if not isinstance(payload, dict):
+            raise RequestError(422, f"body must be a JSON object with 'pixels' or 'image', "
+                                    f"got {_json_type(payload)}")
+        keys = set(payload)
+        unknown = sorted(keys - {"pixels", "image", "preprocess"})
+        if unknown:
+            raise RequestError(422, f"unknown fields {unknown}; send 'pixels' or 'image'")
+        if ("pixels" in keys) == ("image" in keys):
+            raise RequestError(422, "send exactly one of 'pixels' (a 28x28 array) or 'image' "
+                                    "(a data URL)")
+        if "image" in keys:
+            if "preprocess" in keys:
+                raise RequestError(422, "'preprocess' goes with 'pixels'; images are always "
+                                        "preprocessed")
+            data = image_from_data_url(payload["image"])
+            return await from_image_bytes(data)
+        pixels = pixels_from_json(payload["pixels"])
+        flag = payload.get("preprocess", False)
+        if not isinstance(flag, bool):
+            raise RequestError(422, f"preprocess must be true or false, got {flag!r}")
+        return preprocess_image(pixels) if flag else pixels
+
+    async def from_upload(request: Request) -> np.ndarray:
+        try:
+            form = await InMemoryParser(request.headers, request.stream(), max_files=1,
+                                        max_fields=10).parse()
+        except MultiPartException as e:
+            raise RequestError(400, f"malformed multipart body ({e.message})") from None
+        try:
+            files = form.getlist("file")
+            if len(files) != 1:
+                raise RequestError(422, f"send one image in the form field 'file', got "
+                                        f"{len(files)} such fields")
+            if isinstance(files[0], str):
+                raise RequestError(422, "the form field 'file' must be an uploaded file "
+                                        "(with a filename), not a text field")
+            data = await files[0].read()
+        finally:
+            await form.close()
+        return await from_image_bytes(data)
+
+    async def from_image_bytes(data: bytes) -> np.ndarray:
+        async with image_slots:
+            return await run_in_threadpool(image_to_input, data)
+
+    @app.post("/api/predict", response_model=Prediction, responses=errors,
+              openapi_extra=_openapi_body(),
+              summary="Classify a drawn digit (image or 28x28 array)")
+    async def predict(request: Request) -> Response:
+        pixels = await pixels_from_body(request)
+        return JSONResponse(prediction(model, pixels))
+
+    @app.get("/api/model", response_model=ModelInfo, summary="The served model's metadata")
+    async def get_model() -> Response:
+        return JSONResponse(info)
+
+    @app.get("/healthz", response_model=Health, summary="Liveness check")
+    async def healthz() -> Response:
+        return JSONResponse({"status": "ok"})
+
+    def page_route(path: str, file: str) -> None:
+        async def serve_file() -> Response:
+            return Response(pages[file], media_type=PAGE_FILES[file], headers=PAGE_HEADERS)
+
+        app.get(path, include_in_schema=False)(serve_file)
+
+    page_route("/", "index.html")
+    page_route("/static/app.js", "app.js")
+    page_route("/static/style.css", "style.css")
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)  # before any route reads a body
+    return app
+
+
+# ---------------------------------------------------------------------------------------
+# Running it
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port (port 0 picks a free one).
+
+    Raises ServerError naming the address if it cannot be used (in use, unknown host).
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as e:
+        raise ServerError(f"cannot listen on {host}:{port}: unknown host ({e.strerror})") \
+            from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as e:
+        sock.close()
+        raise ServerError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    """http://host:port/ for a listening socket (IPv6 hosts in brackets)."""
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
+def serve(model_path: str | Path, host: str = "127.0.0.1", port: int = 8000,
+          quiet: bool = False) -> None:
+    """Load the model, then serve the page and API until Ctrl-C.
+
+    Raises MissingExtraError without the web extra, ModelFileError for a bad model file
+    and ServerError if the address cannot be used, all before anything is served.
+    """
+    require_web()
+    import uvicorn
+    from threadpoolctl import threadpool_limits
+
+    # One image is a (1, 784) @ (784, H) product: BLAS threads only add hand-offs, and on a
+    # busy machine they cost milliseconds per request instead of a tenth of one.
+    threadpool_limits(limits=1, user_api="blas")
+    model = load_model(model_path)  # once, before listening; a bad file stops us here
+    app = create_app(model, Path(model_path).name)
+    sock = listen(host, port)
+    arch = f"784-{model.hidden}-10"
+    print(f"digitnet: serving {arch} model {Path(model_path).name} at {url_of(sock)} "
+          f"(Ctrl-C to stop)", flush=True)
+    config = uvicorn.Config(app, log_level="warning" if quiet else "info",
+                            access_log=not quiet, lifespan="off", server_header=False)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()

@@ -1,0 +1,284 @@
+// digitnet's drawing page: draw on the pad (mouse, pen or finger), and the network's guess
+// updates as you draw. Each prediction sends the pad as a PNG to POST api/predict, which
+// preprocesses it exactly as the command line does; the 28x28 image it returns is shown
+// enlarged. No framework and no build step.
+"use strict";
+
+(() => {
+  const SIZE = 280;        // the pad's drawing units (CSS scales it to the card)
+  const BRUSH = 22;        // stroke width in drawing units: about MNIST's once shrunk to 20x20
+  const INK = "#111";
+  const PAPER = "#fff";
+  const DEBOUNCE_MS = 120; // wait this long after the last stroke movement before predicting
+  const MAX_UPLOAD = 2 * 1024 * 1024;
+
+  const $ = (id) => document.getElementById(id);
+  const pad = $("pad"), drop = $("drop"), seen = $("seen"), result = $("result");
+  const guess = $("guess"), confidence = $("confidence"), statusLine = $("status");
+  const ctx = pad.getContext("2d");
+  const seenCtx = seen.getContext("2d");
+
+  const scale = Math.min(Math.max(window.devicePixelRatio || 1, 1), 3);
+  pad.width = pad.height = Math.round(SIZE * scale);
+  ctx.setTransform(scale, 0, 0, scale, 0, 0);
+
+  let drawing = false;     // a pointer is down on the pad
+  let last = null;         // the previous point of the current stroke
+  let inked = false;       // something is drawn (or an uploaded image is shown)
+  let uploaded = false;    // the pad shows an uploaded image, not a drawing
+  let timer = null;        // the pending debounced prediction
+  let inFlight = false;    // a prediction request is on its way
+  let again = false;       // the drawing changed while a request was on its way
+  let generation = 0;      // bumped by Clear and uploads, so late answers are ignored
+
+  // ---- the bar chart: one bar per digit ----
+  const bars = [];
+  for (let d = 0; d < 10; d++) {
+    const bar = document.createElement("div");
+    bar.className = "bar";
+    bar.innerHTML = '<span class="pct"></span><div class="track"><div class="fill"></div></div>' +
+                    `<span class="label">${d}</span>`;
+    $("bars").appendChild(bar);
+    bars.push({ bar, pct: bar.querySelector(".pct"), fill: bar.querySelector(".fill") });
+  }
+
+  function percent(p) {
+    const v = 100 * p;
+    return (v >= 99.95 ? "100" : v >= 10 ? v.toFixed(0) : v.toFixed(1)) + "%";
+  }
+
+  function setStatus(state, message = "", isError = false) {
+    result.dataset.status = state;
+    statusLine.textContent = message;
+    statusLine.classList.toggle("error", isError);
+  }
+
+  function showPrediction(data) {
+    guess.textContent = String(data.digit);
+    confidence.textContent = percent(data.probabilities[data.digit]);
+    data.probabilities.forEach((p, d) => {
+      bars[d].fill.style.height = `${(100 * p).toFixed(2)}%`;
+      bars[d].pct.textContent = p >= 0.005 ? percent(p) : "";
+      bars[d].bar.classList.toggle("top", d === data.digit);
+      bars[d].bar.title = `${d}: ${percent(p)}`;
+    });
+    const image = seenCtx.createImageData(28, 28);
+    data.input.forEach((row, r) => row.forEach((v, c) => {
+      const i = 4 * (28 * r + c);
+      image.data[i] = image.data[i + 1] = image.data[i + 2] = v;
+      image.data[i + 3] = 255;
+    }));
+    seenCtx.putImageData(image, 0, 0);
+  }
+
+  function resetPrediction() {
+    guess.textContent = "?";
+    confidence.textContent = "–";
+    for (const b of bars) {
+      b.fill.style.height = "0";
+      b.pct.textContent = "";
+      b.bar.classList.remove("top");
+      b.bar.title = "";
+    }
+    seenCtx.fillStyle = "#000";
+    seenCtx.fillRect(0, 0, 28, 28);
+  }
+
+  // ---- talking to the server ----
+  async function post(body, headers) {
+    const mine = generation;
+    let data = null, ok = false;
+    try {
+      const response = await fetch("api/predict", { method: "POST", headers, body });
+      ok = response.ok;
+      data = await response.json();
+    } catch (err) {
+      data = { error: "cannot reach the digitnet server" };
+    }
+    if (mine !== generation) return false;  // cleared or replaced meanwhile
+    if (ok) {
+      showPrediction(data);
+      statusLine.textContent = "";
+      statusLine.classList.remove("error");
+    } else {
+      setStatus("error", (data && data.error) || "the server refused the request", true);
+    }
+    return ok;
+  }
+
+  function settle() {
+    if (!drawing && !timer && !inFlight && result.dataset.status === "pending") {
+      setStatus("done");
+    }
+  }
+
+  function schedule(delay = DEBOUNCE_MS) {
+    setStatus("pending");
+    clearTimeout(timer);
+    timer = setTimeout(sendDrawing, delay);
+  }
+
+  async function sendDrawing() {
+    timer = null;
+    if (inFlight) { again = true; return; }
+    if (!inked || uploaded) { settle(); return; }
+    inFlight = true;
+    const body = JSON.stringify({ image: pad.toDataURL("image/png") });
+    await post(body, { "Content-Type": "application/json" });
+    inFlight = false;
+    if (again) {
+      again = false;
+      sendDrawing();
+    } else {
+      settle();
+    }
+  }
+
+  // ---- drawing ----
+  function clearPad() {
+    generation++;
+    clearTimeout(timer);
+    timer = null;
+    again = false;
+    ctx.fillStyle = PAPER;
+    ctx.fillRect(0, 0, SIZE, SIZE);
+    inked = uploaded = false;
+    drop.classList.remove("inked");
+    resetPrediction();
+    setStatus("idle");
+  }
+
+  function pointFrom(event) {
+    const box = pad.getBoundingClientRect();
+    return { x: (event.clientX - box.left) * SIZE / box.width,
+             y: (event.clientY - box.top) * SIZE / box.height };
+  }
+
+  function stroke(from, to) {
+    ctx.strokeStyle = INK;
+    ctx.lineWidth = BRUSH;
+    ctx.lineCap = ctx.lineJoin = "round";
+    ctx.beginPath();
+    ctx.moveTo(from.x, from.y);
+    ctx.lineTo(to.x, to.y);
+    ctx.stroke();
+  }
+
+  pad.addEventListener("pointerdown", (event) => {
+    if (event.pointerType === "mouse" && event.button !== 0) return;
+    event.preventDefault();
+    if (uploaded) clearPad();
+    pad.setPointerCapture(event.pointerId);
+    drawing = true;
+    last = pointFrom(event);
+    stroke(last, last);  // a dot
+    inked = true;
+    drop.classList.add("inked");
+    schedule();
+  });
+
+  pad.addEventListener("pointermove", (event) => {
+    if (!drawing) return;
+    const coalesced = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
+    for (const e of coalesced.length ? coalesced : [event]) {
+      const point = pointFrom(e);
+      stroke(last, point);
+      last = point;
+    }
+    schedule();
+  });
+
+  function endStroke() {
+    if (!drawing) return;
+    drawing = false;
+    schedule(0);
+  }
+  pad.addEventListener("pointerup", endStroke);
+  pad.addEventListener("pointercancel", endStroke);
+  pad.addEventListener("lostpointercapture", endStroke);
+
+  $("clear").addEventListener("click", clearPad);
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") clearPad();
+  });
+
+  // ---- uploading or dropping an image file ----
+  async function classifyFile(file) {
+    if (!file) return;
+    if (!/^image\/(png|jpeg)$/.test(file.type)) {
+      setStatus("error", `${file.name} is not a PNG or JPEG image`, true);
+      return;
+    }
+    if (file.size > MAX_UPLOAD) {
+      setStatus("error", `${file.name} is larger than 2 MB; try a smaller image`, true);
+      return;
+    }
+    clearPad();
+    uploaded = inked = true;
+    drop.classList.add("inked");
+    setStatus("pending", `classifying ${file.name}…`);
+    const url = URL.createObjectURL(file);
+    const picture = new Image();
+    picture.onload = () => {
+      const fit = Math.min(SIZE / picture.width, SIZE / picture.height);
+      const w = picture.width * fit, h = picture.height * fit;
+      ctx.drawImage(picture, (SIZE - w) / 2, (SIZE - h) / 2, w, h);
+      URL.revokeObjectURL(url);
+    };
+    picture.onerror = () => URL.revokeObjectURL(url);
+    picture.src = url;
+    const form = new FormData();
+    form.append("file", file, file.name);
+    inFlight = true;
+    const ok = await post(form, {});
+    inFlight = false;
+    if (ok) {
+      statusLine.textContent = `classified ${file.name}`;
+      settle();
+    }
+  }
+
+  $("file").addEventListener("change", (event) => {
+    classifyFile(event.target.files[0]);
+    event.target.value = "";  // choosing the same file again classifies it again
+  });
+
+  let dragDepth = 0;
+  drop.addEventListener("dragenter", (event) => {
+    event.preventDefault();
+    dragDepth++;
+    drop.classList.add("dragging");
+  });
+  drop.addEventListener("dragover", (event) => event.preventDefault());
+  drop.addEventListener("dragleave", () => {
+    dragDepth = Math.max(dragDepth - 1, 0);
+    if (!dragDepth) drop.classList.remove("dragging");
+  });
+  drop.addEventListener("drop", (event) => {
+    event.preventDefault();
+    dragDepth = 0;
+    drop.classList.remove("dragging");
+    classifyFile(event.dataTransfer.files[0]);
+  });
+  // A file dropped beside the pad must not replace the page.
+  window.addEventListener("dragover", (event) => event.preventDefault());
+  window.addEventListener("drop", (event) => event.preventDefault());
+
+  // ---- the model's details ----
+  fetch("api/model").then((r) => r.json()).then((info) => {
+    const a = info.architecture || {};
+    const parts = [`${a.inputs}-${a.hidden}-${a.outputs} ReLU network (${info.name})`];
+    if (info.test_accuracy != null) {
+      parts.push(`test accuracy ${(100 * info.test_accuracy).toFixed(2)}%`);
+    }
+    if (info.epochs_trained != null && info.config) {
+      parts.push(`trained ${info.epochs_trained} epoch${info.epochs_trained === 1 ? "" : "s"} ` +
+                 `with the ${info.config.preset} preset`);
+    }
+    $("model-info").textContent = `Model: ${parts.join(" · ")}. digitnet ${info.digitnet_version || ""}`;
+  }).catch(() => {
+    $("model-info").textContent = "The model's details could not be loaded.";
+  });
+
+  clearPad();
+})();
