@@ -5,8 +5,14 @@
     result = fit(preset("fast"), data)        # trains, returns weights and history
     print(result.test_accuracy)
 
+    model = load_model("model.npz")           # a file written by `digitnet train --out`
+    model.predict(images)                     # (n, 28, 28) pixels 0..255 -> digits (n,)
+    model.predict_images(["seven.png"])       # any picture of a digit, preprocessed
+    preprocess(picture)                       # -> (28, 28) uint8, made as MNIST was
+
 Modules: data (idx files), network (the math), optim (update rules, schedules),
-seed (the post's per-sample SGD, fast), train (the loop), config, model (files), cli.
+seed (the post's per-sample SGD, fast), train (the loop), config, model (files),
+images (pictures -> MNIST-style inputs), export (ONNX), cli.
 """
 
 __version__ = "0.1.0"
@@ -14,11 +20,12 @@ __version__ = "0.1.0"
 from .config import PRESETS, Config, preset
 from .data import Mnist, load_mnist
 from .errors import DataError, DigitnetError, ImageError, ModelFileError, TrainingDiverged
+from .images import preprocess
 from .model import Model, load_model
 from .train import TrainResult, fit
 
 __all__ = [
     "PRESETS", "Config", "DataError", "DigitnetError", "ImageError", "Mnist", "Model",
     "ModelFileError", "TrainResult", "TrainingDiverged", "__version__", "fit", "load_mnist",
-    "load_model", "preset",
+    "load_model", "preprocess", "preset",
 ]
