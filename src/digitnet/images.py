@@ -34,7 +34,7 @@ import os
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -62,43 +62,50 @@ def _pil() -> Any:
     return Image
 
 
-def load_image(path: str | os.PathLike) -> Any:
-    """Open and decode one image file safely; returns a loaded PIL image (first frame).
+def load_image(source: str | os.PathLike | BinaryIO, *, max_pixels: int = MAX_PIXELS,
+               name: str | None = None) -> Any:
+    """Open and decode one image safely; returns a loaded PIL image (first frame).
 
-    Raises ImageError naming the file if it is missing, not an image Pillow can read,
-    damaged, or larger than MAX_PIXELS (refused from its header, before decoding).
+    source: a path, or a binary file object such as io.BytesIO (read in memory, so a web
+    upload never touches the disk). name: what error messages call the image (default:
+    the path, or "image"). Raises ImageError naming it if it is missing, not an image
+    Pillow can read, damaged, or larger than max_pixels (never more than MAX_PIXELS;
+    refused from its header, before decoding).
     """
     Image = _pil()
-    path = Path(path)
-    if path.is_dir():
-        raise ImageError(f"{path}: is a directory, not an image")
+    max_pixels = min(max_pixels, MAX_PIXELS)
+    if isinstance(source, (str, os.PathLike)):
+        source = Path(source)
+        if source.is_dir():
+            raise ImageError(f"{source}: is a directory, not an image")
+    label = name or (str(source) if isinstance(source, Path) else "image")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:  # reads the header only
+            with Image.open(source) as image:  # reads the header only
                 pixels = image.width * image.height
-                if pixels > MAX_PIXELS:
+                if pixels > max_pixels:
                     raise ImageError(
-                        f"{path}: image is {image.width} x {image.height} = {pixels:,} pixels, "
-                        f"more than the {MAX_PIXELS:,} allowed; refused before decoding")
+                        f"{label}: image is {image.width} x {image.height} = {pixels:,} "
+                        f"pixels, more than the {max_pixels:,} allowed; refused before decoding")
                 if pixels == 0:
-                    raise ImageError(f"{path}: image is empty ({image.width} x {image.height})")
+                    raise ImageError(f"{label}: image is empty ({image.width} x {image.height})")
                 image.load()
                 return _upright(image)
     except ImageError:
         raise
     except FileNotFoundError:
-        raise ImageError(f"{path}: file not found") from None
+        raise ImageError(f"{label}: file not found") from None
     except PermissionError:
-        raise ImageError(f"{path}: permission denied") from None
+        raise ImageError(f"{label}: permission denied") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageError(f"{path}: refused as a possible decompression bomb ({e})") from None
+        raise ImageError(f"{label}: refused as a possible decompression bomb ({e})") from None
     except Image.UnidentifiedImageError:
-        raise ImageError(f"{path}: not an image file Pillow can read "
+        raise ImageError(f"{label}: not an image file Pillow can read "
                          f"(expected PNG, JPEG, BMP, GIF, TIFF or WebP)") from None
     except Exception as e:  # a decoder's complaint about a malformed file (OSError, SyntaxError,
         # struct.error, ...): caused by the file's bytes, so reported as the file's fault
-        raise ImageError(f"{path}: damaged or unsupported image ({type(e).__name__}: {e})") \
+        raise ImageError(f"{label}: damaged or unsupported image ({type(e).__name__}: {e})") \
             from None
 
 
