@@ -32,6 +32,7 @@ import json
 import math
 import re
 import socket
+import sys
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -103,7 +104,7 @@ def pixels_from_json(value: Any) -> np.ndarray:
                                     f"should hold {SIDE} numbers, got {got}")
         for c, v in enumerate(row):
             if type(v) is not int and not (type(v) is float and v.is_integer()):
-                what = repr(v) if isinstance(v, (int, float)) else _json_type(v)
+                what = repr(v) if type(v) in (int, float) else _json_type(v)
                 raise RequestError(422, f"pixels must be whole numbers 0..255, got {what} "
                                         f"at row {r}, column {c}")
             if not 0 <= v <= 255:
@@ -403,7 +404,8 @@ def create_app(model: Model, name: str = "model") -> Any:
         pixels = pixels_from_json(payload["pixels"])
         flag = payload.get("preprocess", False)
         if not isinstance(flag, bool):
-            raise RequestError(422, f"preprocess must be true or false, got {flag!r}")
+            raise RequestError(422, f"preprocess must be true or false, got "
+                                    f"{json.dumps(flag)[:40]}")
         return preprocess_image(pixels) if flag else pixels
 
     async def from_upload(request: Request) -> np.ndarray:
@@ -411,7 +413,7 @@ def create_app(model: Model, name: str = "model") -> Any:
             form = await InMemoryParser(request.headers, request.stream(), max_files=1,
                                         max_fields=10).parse()
         except MultiPartException as e:
-            raise RequestError(400, f"malformed multipart body ({e.message})") from None
+            raise RequestError(400, f"cannot read the multipart body ({e.message})") from None
         try:
             files = form.getlist("file")
             if len(files) != 1:
@@ -491,7 +493,7 @@ def url_of(sock: socket.socket) -> str:
 
 def serve(model_path: str | Path, host: str = "127.0.0.1", port: int = 8000,
           quiet: bool = False) -> None:
-    """Load the model, then serve the page and API until Ctrl-C.
+    """Load the model, then serve the page and API until Ctrl-C (a normal stop).
 
     Raises MissingExtraError without the web extra, ModelFileError for a bad model file
     and ServerError if the address cannot be used, all before anything is served.
@@ -512,6 +514,8 @@ def serve(model_path: str | Path, host: str = "127.0.0.1", port: int = 8000,
     config = uvicorn.Config(app, log_level="warning" if quiet else "info",
                             access_log=not quiet, lifespan="off", server_header=False)
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        uvicorn.Server(config).run(sockets=[sock])  # until Ctrl-C, then a graceful shutdown
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled: stopping is normal
+        print("digitnet: server stopped", file=sys.stderr)
     finally:
         sock.close()

@@ -232,10 +232,7 @@
     inFlight = true;
     const ok = await post(form, {});
     inFlight = false;
-    if (ok) {
-      statusLine.textContent = `classified ${file.name}`;
-      settle();
-    }
+    if (ok) setStatus("done", `classified ${file.name}`);
   }
 
   $("file").addEventListener("change", (event) => {
@@ -275,7 +272,8 @@
       parts.push(`trained ${info.epochs_trained} epoch${info.epochs_trained === 1 ? "" : "s"} ` +
                  `with the ${info.config.preset} preset`);
     }
-    $("model-info").textContent = `Model: ${parts.join(" · ")}. digitnet ${info.digitnet_version || ""}`;
+    if (info.digitnet_version) parts.push(`digitnet ${info.digitnet_version}`);
+    $("model-info").textContent = `Model: ${parts.join(" · ")}`;
   }).catch(() => {
     $("model-info").textContent = "The model's details could not be loaded.";
   });
