@@ -174,16 +174,15 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=10)
     p99 = figures["latency_ms"]["p99"]
-    print(json.dumps({
-        "benchmark": "serve_load", "input": args.input, "clients": args.clients,
-        "model": str(args.model or "784-1000-10, fast preset, 1 epoch"),
-        **figures,
-        "target": {"p99_ms": TARGET_P99_MS, "zero_errors": True,
-                   "met": figures["errors"] == 0 and figures["unsent"] == 0
-                   and p99 is not None and p99 < TARGET_P99_MS},
-        "cpus": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()],
-        "python": platform.python_version(), "numpy": np.__version__,
-    }, indent=2))
+    report = {"benchmark": "serve_load", "input": args.input, "clients": args.clients,
+              "model": str(args.model or "784-1000-10, fast preset, 1 epoch"), **figures}
+    if args.input == "pixels":  # the target is for the 28x28 JSON input
+        report["target"] = {"p99_ms": TARGET_P99_MS, "zero_errors": True,
+                            "met": figures["errors"] == 0 and figures["unsent"] == 0
+                            and p99 is not None and p99 < TARGET_P99_MS}
+    report.update(cpus=os.cpu_count(), load_average=[round(x, 2) for x in os.getloadavg()],
+                  python=platform.python_version(), numpy=np.__version__)
+    print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":
