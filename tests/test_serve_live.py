@@ -3,6 +3,7 @@ sockets (the size limit before a body is read in full) and driven by a real brow
 Debian's headless Chromium, through Playwright, draws digits on the page with the mouse
 and with a finger, and reads the guesses the page shows."""
 
+import base64
 import io
 import json
 import os
@@ -206,9 +207,9 @@ def open_page(browser, url, **context_options):
     return page, errors
 
 
-def test_draw_a_one_then_a_zero_with_the_mouse(browser, server, tmp_path):
+def test_draw_a_one_then_a_zero_with_the_mouse(browser, server, trained_model, tmp_path):
     page, errors = open_page(browser, server, viewport={"width": 1200, "height": 800})
-    assert "784-1000-10" in page.text_content("#model-info")
+    assert f"784-{trained_model.hidden}-10" in page.text_content("#model-info")
     assert page.text_content("#guess") == "?"
 
     draw_with_mouse(page, vertical_stroke())
@@ -240,7 +241,7 @@ def test_draw_with_a_finger_on_a_phone(browser, server, tmp_path):
     page.context.close()
 
 
-def test_upload_an_image_file(browser, server, mnist, tmp_path):
+def test_upload_or_drop_an_image_file(browser, server, mnist, tmp_path):
     page, errors = open_page(browser, server, viewport={"width": 1200, "height": 800})
     image = Image.fromarray(255 - mnist.x_test[0]).resize((200, 200))  # a 7, dark on white
     png = io.BytesIO()
@@ -250,6 +251,19 @@ def test_upload_an_image_file(browser, server, mnist, tmp_path):
     expected = post_json(server, {"pixels": preprocess(image).tolist()})["digit"]
     assert shown_guess(page) == str(expected) == str(mnist.y_test[0])
     assert "seven.png" in page.text_content("#status")
+    # Dropping a file on the pad classifies it too.
+    two = Image.fromarray(255 - mnist.x_test[1]).resize((160, 160))
+    png = io.BytesIO()
+    two.save(png, "PNG")
+    page.evaluate("""(data) => {
+        const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+        const files = new DataTransfer();
+        files.items.add(new File([bytes], "two.png", {type: "image/png"}));
+        document.getElementById("drop").dispatchEvent(
+            new DragEvent("drop", {dataTransfer: files, bubbles: true, cancelable: true}));
+    }""", base64.b64encode(png.getvalue()).decode())
+    assert shown_guess(page) == str(mnist.y_test[1])
+    assert "two.png" in page.text_content("#status")
     page.set_input_files("#file", files=[{"name": "notes.txt", "mimeType": "text/plain",
                                           "buffer": b"hello"}])
     assert page.get_attribute("#result", "data-status") == "error"
