@@ -107,20 +107,22 @@ def _build_config(args: argparse.Namespace, base: Config,
 
 
 def _progress_factory(quiet: bool):
-    """A tqdm bar per epoch on a terminal; nothing when quiet or not a TTY."""
+    """A tqdm bar per epoch on a terminal, erased when the epoch ends; None when quiet or
+    when stderr is not a terminal."""
     if quiet or not sys.stderr.isatty():
         return None
     from tqdm import tqdm
 
-    bars: list[Any] = []
-
     def make(epoch: int, total: int):
-        for bar in bars:
-            bar.close()
-        bars.clear()
-        bars.append(tqdm(total=total, desc=f"epoch {epoch}", unit="img", leave=False,
-                         unit_scale=True, dynamic_ncols=True))
-        return bars[0].update
+        bar = tqdm(total=total, desc=f"epoch {epoch}", unit="img", leave=False,
+                   unit_scale=True, dynamic_ncols=True)
+
+        def update(n: int) -> None:
+            bar.update(n)
+            if bar.n >= total:
+                bar.close()  # before the epoch's summary line is printed
+
+        return update
 
     return make
 
