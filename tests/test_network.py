@@ -131,3 +131,38 @@ def test_init_rejects_bad_arguments():
         network.init_params(np.random.default_rng(0), 0)
     with pytest.raises(ValueError, match="init must be one of"):
         network.init_params(np.random.default_rng(0), 10, init="zeros")
+
+
+def test_dropout_gradient_matches_finite_differences():
+    rng = np.random.default_rng(5)
+    params = _tiny_params(rng, True)
+    x = rng.normal(size=(6, 5))
+    y = rng.integers(0, 3, size=6)
+    mask = (rng.random((6, 4)) > 0.5) / 0.5  # inverted dropout at rate 0.5
+
+    def loss_of(p):
+        return network.softmax_cross_entropy(network.forward(p, x, hidden_mask=mask)[1], y)[0]
+
+    h, z = network.forward(params, x, hidden_mask=mask)
+    grads = network.backward(params, x, h, network.softmax_cross_entropy(z, y)[1],
+                             hidden_mask=mask)
+    eps = 1e-6
+    for name, p in params.items():
+        numeric = np.zeros_like(p)
+        for i in np.ndindex(p.shape):
+            old = p[i]
+            p[i] = old + eps
+            up = loss_of(params)
+            p[i] = old - eps
+            numeric[i] = (up - loss_of(params)) / (2 * eps)
+            p[i] = old
+        np.testing.assert_allclose(grads[name], numeric, rtol=1e-5, atol=1e-8, err_msg=name)
+
+
+def test_max_norm_caps_long_columns_only():
+    from digitnet.optim import max_norm
+
+    w = np.array([[3.0, 0.3], [4.0, 0.4]])  # column lengths 5 and 0.5
+    max_norm(w, 1.0)
+    np.testing.assert_allclose(np.linalg.norm(w, axis=0), [1.0, 0.5])
+    np.testing.assert_allclose(w[:, 0], [0.6, 0.8])

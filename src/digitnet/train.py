@@ -244,8 +244,8 @@ def fit(
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is raised, not warned
             saved = _snapshot(state, pixels)
             while state.epoch < config.epochs and not stopped_early:
-                x_epoch = _epoch_inputs(state, config, images, x_train, pixels)
-                record = _train_one_epoch(state, config, x_epoch, y_train, progress)
+                record = _train_one_epoch(state, config, images, x_train, y_train, pixels,
+                                          progress)
                 record["train_accuracy"] = evaluate(state.params, x_train[:TRAIN_SAMPLE],
                                                     y_train[:TRAIN_SAMPLE], config.loss)[0]
                 if len(x_val):
@@ -275,10 +275,12 @@ def fit(
     return result
 
 
-def _train_one_epoch(state: TrainState, config: Config, x: np.ndarray, y: np.ndarray,
+def _train_one_epoch(state: TrainState, config: Config, images: np.ndarray, x: np.ndarray,
+                     y: np.ndarray, pixels: np.ndarray,
                      progress: Callable[[int, int], Progress | None] | None) -> dict[str, Any]:
-    """Run one epoch and return the start of its history record."""
+    """Run one epoch (augmentation included) and return the start of its history record."""
     start = time.perf_counter()
+    x = _epoch_inputs(state, config, images, x, pixels)
     loss = run_epoch(state, x, y, config, progress(state.epoch + 1, len(x)) if progress else None)
     record = {"epoch": state.epoch + 1, "loss": loss, "lr": scheduled_lr(config, state.epoch),
               "seconds": time.perf_counter() - start}
