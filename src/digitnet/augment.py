@@ -65,7 +65,9 @@ def gaussian_matrix(sigma: float, size: int = SIDE) -> np.ndarray:
 
 def elastic_field(rng: np.random.Generator, n: int, alpha: float, sigma: float) -> np.ndarray:
     """Random smooth displacements (n, 2, 28, 28) in pixels: (dy, dx) for every pixel."""
-    noise = rng.uniform(-1.0, 1.0, (n * 2 * SIDE, SIDE)).astype(np.float32)
+    noise = rng.random((n * 2 * SIDE, SIDE), dtype=np.float32)
+    noise *= 2
+    noise -= 1  # uniform in [-1, 1)
     k = gaussian_matrix(sigma).astype(np.float32)
     smooth = noise @ k.T  # along rows: one matrix product for the whole batch
     smooth = smooth.reshape(n * 2, SIDE, SIDE).transpose(1, 0, 2).reshape(SIDE, -1)
@@ -100,16 +102,23 @@ def bilinear(images: np.ndarray, sy: np.ndarray, sx: np.ndarray) -> np.ndarray:
     pairs = np.stack([padded[:, :, :-1], padded[:, :, 1:]], axis=-1).view(np.complex64)
     flat = pairs.reshape(-1)
     # coordinates in the padded image, clipped into it: anything outside reads the zero ring
-    y = np.clip(sy + 1, 0, wide - 1.001).astype(np.float32)
-    x = np.clip(sx + 1, 0, wide - 1.001).astype(np.float32)
+    y = np.clip(sy + 1, 0, wide - 1.001, dtype=np.float32)
+    x = np.clip(sx + 1, 0, wide - 1.001, dtype=np.float32)
     y0, x0 = np.floor(y), np.floor(x)
-    wy, wx = y - y0, x - x0
-    base = (np.arange(n, dtype=np.int64)[:, None, None] * wide * wide
-            + y0.astype(np.int64) * wide + x0.astype(np.int64))
-    top, bottom = flat[base], flat[base + wide]
-    top = top.real + (top.imag - top.real) * wx
-    bottom = bottom.real + (bottom.imag - bottom.real) * wx
-    return top + (bottom - top) * wy
+    y -= y0  # now the weights of the lower and right neighbours
+    x -= x0
+    index = np.int32 if n * wide * wide < 2**31 else np.int64
+    base = y0.astype(index)
+    base *= wide
+    base += x0.astype(index)
+    base += (np.arange(n, dtype=index) * (wide * wide))[:, None, None]
+    top, bottom = np.take(flat, base), np.take(flat, base + wide)
+    top = top.real + (top.imag - top.real) * x
+    bottom = bottom.real + (bottom.imag - bottom.real) * x
+    bottom -= top
+    bottom *= y
+    top += bottom
+    return top
 
 
 def augment(images: np.ndarray, rng: np.random.Generator, aug: Augmentation,
