@@ -49,7 +49,7 @@ FORMAT = "digitnet-model"
 FORMAT_VERSION = 1
 MAX_HIDDEN = 100_000  # refuse files claiming more hidden units (W1 alone would be > 300 MB)
 MAX_METADATA_BYTES = 16 * 2**20
-PREDICT_BATCH = 2048  # rows per forward pass in predict: bounds memory, keeps BLAS busy
+PREDICT_BATCH = 4096  # rows per forward pass in predict: bounds memory, keeps BLAS busy
 _PARAM_NAMES = ("W1", "b1", "W2", "b2")
 
 
@@ -112,10 +112,10 @@ class Model:
             raise ValueError(f"expected images shaped (n, 28, 28) or (n, 784), got {x.shape}")
         if x.dtype.kind not in "biuf":
             raise ValueError(f"expected pixel values as numbers, got dtype {x.dtype}")
-        dtype = self.params["W1"].dtype
-        x = x.reshape(len(x), network.N_INPUTS).astype(dtype)
         if x.dtype.kind == "f" and not np.isfinite(x).all():
             raise ValueError("pixel values must be finite; got NaN or infinity")
+        dtype = self.params["W1"].dtype
+        x = x.reshape(len(x), network.N_INPUTS).astype(dtype)
         if self.config.input_scale != 1.0:
             x *= dtype.type(self.config.input_scale)
         return x
