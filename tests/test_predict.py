@@ -174,3 +174,10 @@ def test_python_api_predict_images_and_save(model_file, pictures, tmp_path):
         model.predict_images([paths[0], tmp_path / "missing.png"])
     model.save(tmp_path / "copy.npz")
     np.testing.assert_array_equal(load_model(tmp_path / "copy.npz").predict_images(paths), digits)
+
+
+def test_show_input_into_an_impossible_directory_is_one_error(model_file, pictures, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    result = run("predict", str(model_file), str(pictures[0]), "--show-input",
+                 str(tmp_path / "a-file" / "seen"))
+    assert_one_line_error(result, "digitnet: error: --show-input", "cannot create")

@@ -234,6 +234,12 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     if not 1 <= args.top_k <= 10:
         parser.error(f"--top-k must be between 1 and 10, got {args.top_k}")
     model = load_model(args.model)
+    if args.show_input is not None:
+        try:
+            args.show_input.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ImageError(f"--show-input {args.show_input}: cannot create the directory "
+                             f"({e.strerror or e})") from None
     records: list[dict[str, Any]] = []  # one per file, in order, each "digit" or "error"
     inputs: list[np.ndarray] = []  # (28, 28) uint8, one per record without an error
     for given in args.images:
@@ -282,7 +288,6 @@ def _save_input(image: Any, source: str, directory: Path, saved: set[Path]) -> P
     from .errors import ImageError
 
     try:
-        directory.mkdir(parents=True, exist_ok=True)
         stem = Path(source).stem or "image"
         path, n = directory / f"{stem}.png", 1
         while path in saved:

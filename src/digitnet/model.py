@@ -29,7 +29,6 @@ formats (export.py writes ONNX).
 from __future__ import annotations
 
 import datetime
-import io
 import json
 import os
 import tempfile
@@ -260,7 +259,7 @@ def load_arrays(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]
     """
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        file = open(path, "rb")  # noqa: SIM115 (closed below; errors differ from the zip's)
     except FileNotFoundError:
         raise ModelFileError(f"{path}: model file not found") from None
     except IsADirectoryError:
@@ -268,7 +267,7 @@ def load_arrays(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]
     except OSError as e:
         raise ModelFileError(f"{path}: cannot read model file ({e.strerror or e})") from None
     try:
-        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+        with file, zipfile.ZipFile(file) as archive:
             headers = _member_headers(path, archive)
             meta = _read_metadata(path, archive, headers)
             expected = _expected_arrays(path, meta, headers)
