@@ -105,6 +105,18 @@ def test_tightly_cropped_digits_touching_the_edges(mnist):
     assert np.mean(differences) < 0.5
 
 
+@pytest.mark.parametrize("pen", [3, 12, 40])
+def test_drawn_seven_with_thin_or_thick_pen(pen, trained_model):
+    from PIL import ImageDraw
+
+    canvas = Image.new("RGB", (400, 400), "white")
+    ImageDraw.Draw(canvas).line([(120, 80), (280, 80), (170, 330)], fill="navy", width=pen)
+    out = preprocess(canvas)
+    assert out.max() == 255  # even a thin pen's faded strokes peak at full ink, as in MNIST
+    assert ink_box(out, 64)[0] == 20
+    assert trained_model.predict(out[None])[0] == 7
+
+
 def test_gray_paper_and_gray_ink_are_normalized(seven):
     paper = (200 - seven.astype(np.float64) * (140 / 255)).round().astype(np.uint8)  # 200 -> 60
     out = preprocess(paper)

@@ -13,7 +13,8 @@ steps for any picture, as small pure functions on arrays:
     ink_bounding_box  the box around pixels brighter than INK_THRESHOLD of the peak, so faint
                       noise (paper texture, JPEG ringing) does not widen it
     fit_in_box        crop, scale so the longer side is 20 keeping the aspect ratio; when
-                      shrinking each pixel averages the area it covers (anti-aliasing)
+                      shrinking each pixel averages the area it covers (anti-aliasing);
+                      then the contrast is stretched again, as MNIST digits peak at 255
     center_by_mass    paste into 28x28, shifted by whole pixels so the center of mass falls
                       on row 14, column 14 (where MNIST's centers of mass lie, to +-0.5)
 
@@ -267,7 +268,8 @@ def preprocess(image: Any) -> np.ndarray:
         return preprocess_file(image)
     ink = ink_image(to_grayscale(image))
     rows, cols = ink_bounding_box(ink)
-    return center_by_mass(fit_in_box(ink[rows, cols]))
+    digit = fit_in_box(ink[rows, cols])
+    return center_by_mass(digit * (255 / digit.max()))  # thin strokes fade when shrunk
 
 
 def preprocess_file(path: str | os.PathLike) -> np.ndarray:
