@@ -16,7 +16,9 @@ not on how long the network was trained.
 
 Targets from issue 4: batch >= 50,000 images/s on 2 cores, p50 and p99 latency < 1 ms,
 cold start < 1.5 s. The load average is reported too: on a shared machine other jobs
-slow every number down.
+slow every number down, and OpenBLAS's worker threads, which spin while they wait, make
+it worse (single-image p99 went from 0.1 ms to 8-16 ms at a load average of 5 on 2
+cores). Compare with `OPENBLAS_NUM_THREADS=1 python benchmarks/predict_speed.py`.
 """
 
 from __future__ import annotations
@@ -140,7 +142,9 @@ def main() -> None:
         "latency": report["latency"]["p99_ms"] < TARGETS["latency_p99_ms"],
         "cold_start": report["cold_start"]["median_s"] < TARGETS["cold_start_s"],
     }
-    report["machine"] = {"cpus": os.cpu_count(), "load_average_before": load_before,
+    report["machine"] = {"cpus": os.cpu_count(),
+                         "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
+                         "load_average_before": load_before,
                          "load_average_after": os.getloadavg(), "numpy": np.__version__,
                          "python": sys.version.split()[0]}
     print(json.dumps(report, indent=2))
