@@ -6,9 +6,15 @@
     print(clf.score(x_test, y_test), clf.history_[-1])
     clf.save("model.npz")
 
+    model = load_model("model.npz")           # a file written by `digitnet train --out`
+    model.predict(images)                     # (n, 28, 28) pixels 0..255 -> digits (n,)
+    model.predict_images(["seven.png"])       # any picture of a digit, preprocessed
+    preprocess(picture)                       # -> (28, 28) uint8, made as MNIST was
+
 Modules: data (idx files), network (the math), optim (update rules, schedules),
 seed (the post's per-sample SGD, fast), train (the loop), classifier (the estimator),
-config, model (files), cli.
+config, model (files), images (pictures -> MNIST-style inputs), export (ONNX), augment
+(distortions), metrics, evaluation and report (figures and plots), cli.
 """
 
 __version__ = "0.1.0"
@@ -17,11 +23,12 @@ from .classifier import Classifier
 from .config import PRESETS, Config, preset
 from .data import Mnist, load_mnist
 from .errors import DataError, DigitnetError, ImageError, ModelFileError, TrainingDiverged
+from .images import preprocess
 from .model import Model, load_model
 from .train import TrainResult, fit
 
 __all__ = [
     "PRESETS", "Classifier", "Config", "DataError", "DigitnetError", "ImageError", "Mnist", "Model",
     "ModelFileError", "TrainResult", "TrainingDiverged", "__version__", "fit", "load_mnist",
-    "load_model", "preset",
+    "load_model", "preprocess", "preset",
 ]

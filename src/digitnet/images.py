@@ -1,0 +1,299 @@
+"""Pictures of digits -> MNIST-style (28, 28) uint8 inputs, and a safe image loader.
+
+MNIST (LeCun, Cortes, Burges) was made from black-and-white NIST digits: each was scaled
+to fit a 20x20 box keeping its aspect ratio, anti-aliased (which made it grayscale), then
+placed in a 28x28 field so that its center of mass sits at the field's center. A network
+trained on MNIST only does well on inputs made the same way, so `preprocess` repeats those
+steps for any picture, as small pure functions on arrays:
+
+    to_grayscale      image or array -> (H, W) float32 on 0..255, alpha flattened onto white
+    ink_image         ink made bright, background 0: dark-on-light pictures are inverted,
+                      the background level and its noise (read robustly from the
+                      picture's frame) subtracted, the contrast stretched to 0..255
+    ink_bounding_box  the box around pixels brighter than INK_THRESHOLD of the peak, so faint
+                      noise (paper texture, JPEG ringing) does not widen it
+    fit_in_box        crop, scale so the longer side is 20 keeping the aspect ratio; when
+                      shrinking each pixel averages the area it covers (anti-aliasing);
+                      then the contrast is stretched again, as MNIST digits peak at 255
+    center_by_mass    paste into 28x28, shifted by whole pixels so the center of mass falls
+                      on row 14, column 14 (where MNIST's centers of mass lie, to +-0.5)
+
+`load_image` opens a file with Pillow safely: the size in the header is checked against
+MAX_PIXELS before any pixel is decoded (and Pillow's own decompression-bomb limit is set
+to the same), EXIF rotation is applied, the first frame of an animation is used, and
+every failure becomes an ImageError naming the file.
+
+Pixel convention, as everywhere in digitnet: 0..255, 0 = background, 255 = ink.
+Not here: segmenting several digits in one picture, deskewing, or evening out the uneven
+lighting of a photograph; `digitnet predict --show-input` shows what the network saw.
+Pillow is imported only inside the functions that need it, to keep `import digitnet` fast.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ImageError
+
+SIDE = 28  # MNIST images are 28x28
+BOX = 20  # the digit is scaled to fit a 20x20 box ...
+CENTER = 14.0  # ... then shifted so its center of mass is at (row 14, column 14)
+INK_THRESHOLD = 0.25  # pixels below this fraction of the peak ink don't count for the box
+NOISE_MADS = 3  # background + this many median absolute deviations of the frame is "no ink"
+MIN_CONTRAST = 32  # ink that stands out from the background by less is "blank" (0..255)
+MAX_PIXELS = 40_000_000  # larger images are refused before decoding (about 7700 x 5200)
+WORK_SIDE = 1024  # larger pictures are first shrunk by a whole factor (box filter) to this
+EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601, as Pillow's convert("L")
+
+
+def _pil() -> Any:
+    """Pillow's Image module, with its decompression-bomb limit set to MAX_PIXELS."""
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    return Image
+
+
+def load_image(path: str | os.PathLike) -> Any:
+    """Open and decode one image file safely; returns a loaded PIL image (first frame).
+
+    Raises ImageError naming the file if it is missing, not an image Pillow can read,
+    damaged, or larger than MAX_PIXELS (refused from its header, before decoding).
+    """
+    Image = _pil()
+    path = Path(path)
+    if path.is_dir():
+        raise ImageError(f"{path}: is a directory, not an image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:  # reads the header only
+                pixels = image.width * image.height
+                if pixels > MAX_PIXELS:
+                    raise ImageError(
+                        f"{path}: image is {image.width} x {image.height} = {pixels:,} pixels, "
+                        f"more than the {MAX_PIXELS:,} allowed; refused before decoding")
+                if pixels == 0:
+                    raise ImageError(f"{path}: image is empty ({image.width} x {image.height})")
+                image.load()
+                return _upright(image)
+    except ImageError:
+        raise
+    except FileNotFoundError:
+        raise ImageError(f"{path}: file not found") from None
+    except PermissionError:
+        raise ImageError(f"{path}: permission denied") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageError(f"{path}: refused as a possible decompression bomb ({e})") from None
+    except Image.UnidentifiedImageError:
+        raise ImageError(f"{path}: not an image file Pillow can read "
+                         f"(expected PNG, JPEG, BMP, GIF, TIFF or WebP)") from None
+    except Exception as e:  # a decoder's complaint about a malformed file (OSError, SyntaxError,
+        # struct.error, ...): caused by the file's bytes, so reported as the file's fault
+        raise ImageError(f"{path}: damaged or unsupported image ({type(e).__name__}: {e})") \
+            from None
+
+
+def _upright(image: Any) -> Any:
+    """Apply the EXIF orientation tag (phone photos), if any."""
+    try:
+        orientation = image.getexif().get(0x0112, 1)
+    except Exception:  # unreadable EXIF is ignored: the pixels are what matter
+        return image
+    if orientation in (2, 3, 4, 5, 6, 7, 8):
+        from PIL import ImageOps
+
+        return ImageOps.exif_transpose(image)
+    return image
+
+
+def to_grayscale(image: Any) -> np.ndarray:
+    """A PIL image or array -> (H, W) float32 gray levels on 0..255 (0 = black).
+
+    Arrays: (H, W), (H, W, 1), gray+alpha (H, W, 2), RGB (H, W, 3) or RGBA (H, W, 4);
+    uint8, bool (True = 255), uint16 (divided by 257), or other ints and floats already
+    on 0..255. Transparent pixels become white, as if drawn on paper. PIL pictures
+    larger than WORK_SIDE are first shrunk by a whole factor with a box filter.
+    """
+    if isinstance(image, np.ndarray):
+        return _array_to_gray(image)
+    if not hasattr(image, "mode") or not hasattr(image, "convert"):
+        raise ImageError(f"expected a PIL image or a numpy array, got {type(image).__name__}")
+    return _pil_to_gray(image)
+
+
+def _pil_to_gray(image: Any) -> np.ndarray:
+    Image = _pil()
+    if image.mode in ("I", "F") or image.mode.startswith("I;16"):
+        return _wide_to_gray(np.asarray(image))
+    transparent = image.mode in _ALPHA_MODES or "transparency" in image.info
+    if transparent:
+        image = image.convert("RGBA")
+    elif image.mode in ("1", "P"):
+        image = image.convert("L")
+    elif image.mode not in ("L", "RGB"):
+        image = image.convert("RGB")  # CMYK, YCbCr, LAB, HSV
+    factor = -(-max(image.size) // WORK_SIDE)
+    if factor > 1:
+        image = image.reduce(factor)  # box filter: every source pixel counts equally
+    if transparent:
+        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, image)
+    return np.asarray(image.convert("L"), dtype=np.float32)
+
+
+def _wide_to_gray(a: np.ndarray) -> np.ndarray:
+    """16-bit or 32-bit integer, or float, gray images from Pillow -> 0..255 float32."""
+    a = a.astype(np.float32)
+    if not np.isfinite(a).all():
+        raise ImageError("image has NaN or infinite pixel values")
+    top = float(a.max())
+    if top > 255:  # 16-bit samples
+        a = a / 257
+    elif 0 < top <= 1:  # floats on 0..1
+        a = a * 255
+    return np.clip(a, 0, 255)
+
+
+def _array_to_gray(a: np.ndarray) -> np.ndarray:
+    if a.dtype == bool:
+        a = a.astype(np.float32) * 255
+    elif a.dtype.kind not in "uif":
+        raise ImageError(f"expected pixel values as numbers, got dtype {a.dtype}")
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (2, 3, 4)):
+        raise ImageError(f"expected one image shaped (H, W), (H, W, 3) or (H, W, 4), "
+                         f"got {a.shape}")
+    if a.size == 0:
+        raise ImageError(f"image is empty: shape {a.shape}")
+    x = a.astype(np.float32) / (257 if a.dtype == np.uint16 else 1)
+    if not np.isfinite(x).all() or x.min() < 0 or x.max() > 255:
+        raise ImageError(f"pixel values must be on the 0..255 scale, got {x.min()}..{x.max()}")
+    if x.ndim == 2:
+        return x
+    channels = x.shape[2]
+    gray = x[:, :, :3] @ _LUMA if channels >= 3 else x[:, :, 0]
+    if channels in (2, 4):  # flatten alpha onto white paper
+        alpha = x[:, :, -1] / 255
+        gray = gray * alpha + 255 * (1 - alpha)
+    return gray.astype(np.float32)
+
+
+def ink_image(gray: np.ndarray) -> np.ndarray:
+    """(H, W) gray levels 0..255 -> (H, W) float32 ink: background 0, the strongest ink 255.
+
+    The picture's frame (its outermost pixels) shows what background looks like, even
+    when the digit touches the edges in places. If the frame's median is light, the
+    picture is dark-on-light (ink on paper) and is inverted. Then the background level
+    plus its grain, median + NOISE_MADS median absolute deviations of the frame, is
+    subtracted, and the contrast stretched so the peak is 255. Raises ImageError
+    ("blank ...") if no pixel stands out from the background by MIN_CONTRAST levels.
+    """
+    frame = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    background = float(np.median(frame))
+    if background > 127.5:
+        gray, frame, background = 255 - gray, 255 - frame, 255 - background
+    spread = float(np.median(np.abs(frame - background)))  # robust to ink on the frame
+    ink = np.clip(gray - (background + NOISE_MADS * spread), 0, None)
+    peak = float(ink.max())
+    if peak < MIN_CONTRAST:
+        raise ImageError(f"blank image: nothing stands out from the background (contrast "
+                         f"{peak:.0f} of 255, need {MIN_CONTRAST}); no digit to classify")
+    return (ink * (255 / peak)).astype(np.float32)
+
+
+def ink_bounding_box(ink: np.ndarray, threshold: float = INK_THRESHOLD) -> tuple[slice, slice]:
+    """(rows, cols) slices of the smallest box holding every pixel of ink (H, W) above
+    threshold * its peak. Fainter pixels outside the box are dropped as noise."""
+    mask = ink > threshold * ink.max()
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not len(rows):
+        raise ImageError("blank image: no ink found")
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+
+
+def fit_in_box(digit: np.ndarray, box: int = BOX) -> np.ndarray:
+    """Scale (h, w) so its longer side is `box`, keeping the aspect ratio -> (h', w') float32.
+
+    Shrinking averages the area each output pixel covers (a box filter): exactly how an
+    ink drawing becomes gray levels at low resolution, MNIST's anti-aliasing. Growing a
+    small picture interpolates linearly. Sizes round to whole pixels, at least 1.
+    """
+    Image = _pil()
+    h, w = digit.shape
+    scale = box / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))  # Pillow wants (width, height)
+    if size == (w, h):
+        return digit.astype(np.float32)
+    method = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
+    resized = Image.fromarray(np.ascontiguousarray(digit, dtype=np.float32)).resize(size, method)
+    return np.clip(np.asarray(resized, dtype=np.float32), 0, 255)
+
+
+def center_by_mass(digit: np.ndarray, side: int = SIDE, center: float = CENTER) -> np.ndarray:
+    """Paste digit (h, w) into a (side, side) uint8 field, shifted by whole pixels so its
+    center of mass lands at (center, center). Parts pushed past the edge are cut off."""
+    h, w = digit.shape
+    mass = float(digit.sum())
+    row_center = float(digit.sum(axis=1) @ np.arange(h)) / mass
+    col_center = float(digit.sum(axis=0) @ np.arange(w)) / mass
+    top = int(np.floor(center - row_center + 0.5))
+    left = int(np.floor(center - col_center + 0.5))
+    field = np.zeros((side, side), np.float32)
+    r0, r1 = max(top, 0), min(top + h, side)
+    c0, c1 = max(left, 0), min(left + w, side)
+    field[r0:r1, c0:c1] = digit[r0 - top : r1 - top, c0 - left : c1 - left]
+    return np.clip(np.rint(field), 0, 255).astype(np.uint8)
+
+
+def preprocess(image: Any) -> np.ndarray:
+    """Turn a picture of one digit into what the network expects: (28, 28) uint8.
+
+    image: a PIL image (any mode: RGB, RGBA, L, palette, 16-bit ...), a numpy array
+    (see `to_grayscale`), or a path to an image file. Dark-on-light and light-on-dark
+    both work. Returns pixels on 0..255 with ink high and background 0, the digit fit
+    in 20x20 and centered by mass, as in MNIST. Raises ImageError for a blank picture.
+    """
+    if isinstance(image, (str, os.PathLike)):
+        return preprocess_file(image)
+    ink = ink_image(to_grayscale(image))
+    rows, cols = ink_bounding_box(ink)
+    digit = fit_in_box(ink[rows, cols])
+    return center_by_mass(digit * (255 / digit.max()))  # thin strokes fade when shrunk
+
+
+def preprocess_file(path: str | os.PathLike) -> np.ndarray:
+    """`load_image` then `preprocess`: (28, 28) uint8; ImageError messages name the file."""
+    image = load_image(path)
+    try:
+        return preprocess(image)
+    except ImageError as e:
+        raise ImageError(f"{path}: {e}") from None
+
+
+def list_images(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Files to classify: each path as given, and each directory's image files (by
+    EXTENSIONS, not recursive, sorted by name). Raises ImageError for a directory
+    holding none; other paths are returned as given, for load_image to judge."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir()
+                           if p.suffix.lower() in EXTENSIONS and p.is_file())
+            if not files:
+                raise ImageError(f"{path}: directory holds no image files "
+                                 f"({', '.join(EXTENSIONS)})")
+            found.extend(files)
+        else:
+            found.append(path)
+    return found
