@@ -38,10 +38,14 @@ def matmul_gflops(threads_note: str, size: int = 2048, repeats: int = 10) -> flo
     return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
 
 
+def bench_config(args):
+    return preset("fast", hidden=args.hidden, batch_size=args.batch_size, epochs=args.epochs,
+                  optimizer="nesterov", momentum=0.9, lr=args.lr, schedule="constant",
+                  label_smoothing=0.0, val_split=0, seed=0)
+
+
 def run_digitnet(data, args) -> dict:
-    config = preset("fast", hidden=args.hidden, batch_size=args.batch_size, epochs=args.epochs,
-                    optimizer="nesterov", momentum=0.9, lr=args.lr, schedule="constant",
-                    val_split=0, seed=0)
+    config = bench_config(args)
     result = train.fit(config, data.x_train, data.y_train, test=(data.x_test, data.y_test))
     seconds = [r["seconds"] for r in result.history]
     return {"epoch_seconds": seconds, "test_accuracy": result.test_accuracy}
@@ -50,18 +54,24 @@ def run_digitnet(data, args) -> dict:
 def run_pytorch(data, args) -> dict:
     import torch
 
-    torch.manual_seed(0)
     torch.set_num_threads(args.threads)
     x = torch.from_numpy(data.x_train.reshape(-1, 784).astype(np.float32) / 255)
     y = torch.from_numpy(data.y_train.astype(np.int64))
     model = torch.nn.Sequential(torch.nn.Linear(784, args.hidden), torch.nn.ReLU(),
                                 torch.nn.Linear(args.hidden, 10))
+    # Start from digitnet's initial weights and visit the batches in digitnet's order, so
+    # both libraries follow the same trajectory up to rounding.
+    state = train.new_state(bench_config(args))
+    with torch.no_grad():
+        for layer, w, b in ((model[0], "W1", "b1"), (model[2], "W2", "b2")):
+            layer.weight.copy_(torch.from_numpy(state.params[w].T.copy()))
+            layer.bias.copy_(torch.from_numpy(state.params[b]))
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True)
     loss_fn = torch.nn.CrossEntropyLoss()
     seconds = []
     for _ in range(args.epochs):
         start = time.perf_counter()
-        order = torch.randperm(len(x))
+        order = torch.from_numpy(state.rng.permutation(len(x)))
         for i in range(0, len(x), args.batch_size):
             idx = order[i : i + args.batch_size]
             opt.zero_grad(set_to_none=True)

@@ -89,6 +89,34 @@ def test_position_and_polarity_do_not_matter(seven):
         np.testing.assert_array_equal(preprocess(255 - canvas), expected)
 
 
+def test_tightly_cropped_digits_touching_the_edges(mnist):
+    """People crop their digit tightly: the frame then holds ink, yet the background
+    and the polarity must still be read right."""
+    failures, differences = 0, []
+    for image in mnist.x_test[:100]:
+        rows, cols = np.flatnonzero(image.any(axis=1)), np.flatnonzero(image.any(axis=0))
+        tight = image[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+        for picture in (tight, 255 - tight):
+            try:
+                differences.append(np.abs(preprocess(picture).astype(int) - preprocess(image)))
+            except ImageError:
+                failures += 1  # a stroke so thin that every pixel is on the frame
+    assert failures <= 2
+    assert np.mean(differences) < 0.5
+
+
+@pytest.mark.parametrize("pen", [3, 12, 40])
+def test_drawn_seven_with_thin_or_thick_pen(pen, trained_model):
+    from PIL import ImageDraw
+
+    canvas = Image.new("RGB", (400, 400), "white")
+    ImageDraw.Draw(canvas).line([(120, 80), (280, 80), (170, 330)], fill="navy", width=pen)
+    out = preprocess(canvas)
+    assert out.max() == 255  # even a thin pen's faded strokes peak at full ink, as in MNIST
+    assert ink_box(out, 64)[0] == 20
+    assert trained_model.predict(out[None])[0] == 7
+
+
 def test_gray_paper_and_gray_ink_are_normalized(seven):
     paper = (200 - seven.astype(np.float64) * (140 / 255)).round().astype(np.uint8)  # 200 -> 60
     out = preprocess(paper)

@@ -18,6 +18,22 @@ def _loss(params, x, y, loss):
     return network.LOSSES[loss](network.forward(params, x)[1], y)[0]
 
 
+def numeric_gradients(loss_of, params, eps=1e-6):
+    """Central finite differences of loss_of(params) for every entry of every parameter."""
+    numeric = {}
+    for name, p in params.items():
+        numeric[name] = np.zeros_like(p)
+        for i in np.ndindex(p.shape):
+            old = p[i]
+            p[i] = old + eps
+            up = loss_of(params)
+            p[i] = old - eps
+            down = loss_of(params)
+            p[i] = old
+            numeric[name][i] = (up - down) / (2 * eps)
+    return numeric
+
+
 @pytest.mark.parametrize("loss", ["squared_error", "cross_entropy"])
 @pytest.mark.parametrize("biases", [True, False])
 def test_backward_matches_finite_differences(loss, biases):
@@ -29,18 +45,10 @@ def test_backward_matches_finite_differences(loss, biases):
     _, dz = network.LOSSES[loss](z, y)
     grads = network.backward(params, x, h, dz)
     assert set(grads) == set(params)
-    eps = 1e-6
-    for name, p in params.items():
-        numeric = np.zeros_like(p)
-        for i in np.ndindex(p.shape):
-            old = p[i]
-            p[i] = old + eps
-            up = _loss(params, x, y, loss)
-            p[i] = old - eps
-            down = _loss(params, x, y, loss)
-            p[i] = old
-            numeric[i] = (up - down) / (2 * eps)
-        np.testing.assert_allclose(grads[name], numeric, rtol=1e-5, atol=1e-8, err_msg=name)
+    numeric = numeric_gradients(lambda p: _loss(p, x, y, loss), params)
+    for name in params:
+        np.testing.assert_allclose(grads[name], numeric[name], rtol=1e-5, atol=1e-8,
+                                   err_msg=name)
 
 
 def test_label_smoothing_gradient_matches_finite_differences():
@@ -131,3 +139,31 @@ def test_init_rejects_bad_arguments():
         network.init_params(np.random.default_rng(0), 0)
     with pytest.raises(ValueError, match="init must be one of"):
         network.init_params(np.random.default_rng(0), 10, init="zeros")
+
+
+def test_dropout_gradient_matches_finite_differences():
+    rng = np.random.default_rng(5)
+    params = _tiny_params(rng, True)
+    x = rng.normal(size=(6, 5))
+    y = rng.integers(0, 3, size=6)
+    mask = (rng.random((6, 4)) > 0.5) / 0.5  # inverted dropout at rate 0.5
+
+    def loss_of(p):
+        return network.softmax_cross_entropy(network.forward(p, x, hidden_mask=mask)[1], y)[0]
+
+    h, z = network.forward(params, x, hidden_mask=mask)
+    grads = network.backward(params, x, h, network.softmax_cross_entropy(z, y)[1],
+                             hidden_mask=mask)
+    numeric = numeric_gradients(loss_of, params)
+    for name in params:
+        np.testing.assert_allclose(grads[name], numeric[name], rtol=1e-5, atol=1e-8,
+                                   err_msg=name)
+
+
+def test_max_norm_caps_long_columns_only():
+    from digitnet.optim import max_norm
+
+    w = np.array([[3.0, 0.3], [4.0, 0.4]])  # column lengths 5 and 0.5
+    max_norm(w, 1.0)
+    np.testing.assert_allclose(np.linalg.norm(w, axis=0), [1.0, 0.5])
+    np.testing.assert_allclose(w[:, 0], [0.6, 0.8])

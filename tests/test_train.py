@@ -39,7 +39,8 @@ def test_same_seed_same_weights_and_different_seed_differs(small, optimizer):
 def test_every_optimizer_learns(small):
     x, y, xt, yt = small
     for optimizer, lr in [("sgd", 0.5), ("momentum", 0.1), ("nesterov", 0.1), ("adam", 0.005)]:
-        result = train.fit(small_config(optimizer=optimizer, lr=lr), x, y, test=(xt, yt))
+        result = train.fit(small_config(optimizer=optimizer, lr=lr, epochs=5), x, y,
+                           test=(xt, yt))
         assert result.test_accuracy > 0.85, (optimizer, result.test_accuracy)
 
 

@@ -13,8 +13,9 @@
 
 Modules: data (idx files), network (the math), optim (update rules, schedules),
 seed (the post's per-sample SGD, fast), train (the loop), classifier (the estimator),
-config, model (files), images (pictures -> MNIST-style inputs), export (ONNX),
-server (the web app of `digitnet serve`), cli.
+config, model (files), images (pictures -> MNIST-style inputs), export (ONNX), augment
+(distortions), metrics, evaluation and report (figures and plots), server (the web
+app of `digitnet serve`), cli.
 """
 
 __version__ = "0.1.0"

@@ -3,6 +3,8 @@
     digitnet train [--preset fast|seed] [--epochs N] [--out model.npz] [--plot FILE.png] ...
     digitnet evaluate MODEL [--data-dir DIR] [--json FILE|-]
     digitnet report MODEL --out DIR [--data-dir DIR]
+    digitnet predict MODEL IMAGE... [--top-k K] [--json] [--show-input DIR]
+    digitnet export MODEL --onnx OUT.onnx
     digitnet serve MODEL [--host 127.0.0.1] [--port 8000]
 
 Only this module sees argparse. Errors caused by input (bad files, bad flags, a diverging
@@ -73,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_evaluate_parser(sub)
     _add_report_parser(sub)
+    _add_predict_parser(sub)
+    _add_export_parser(sub)
     _add_serve_parser(sub)
     return parser
 
@@ -85,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_train(args, parser)
         if args.command == "report":
             return cmd_report(args)
+        if args.command == "predict":
+            return cmd_predict(args, parser)
+        if args.command == "export":
+            return cmd_export(args)
         if args.command == "serve":
             return cmd_serve(args)
         return cmd_evaluate(args)
@@ -111,20 +119,22 @@ def _build_config(args: argparse.Namespace, base: Config,
 
 
 def _progress_factory(quiet: bool):
-    """A tqdm bar per epoch on a terminal; nothing when quiet or not a TTY."""
+    """A tqdm bar per epoch on a terminal, erased when the epoch ends; None when quiet or
+    when stderr is not a terminal."""
     if quiet or not sys.stderr.isatty():
         return None
     from tqdm import tqdm
 
-    bars: list[Any] = []
-
     def make(epoch: int, total: int):
-        for bar in bars:
-            bar.close()
-        bars.clear()
-        bars.append(tqdm(total=total, desc=f"epoch {epoch}", unit="img", leave=False,
-                         unit_scale=True, dynamic_ncols=True))
-        return bars[0].update
+        bar = tqdm(total=total, desc=f"epoch {epoch}", unit="img", leave=False,
+                   unit_scale=True, dynamic_ncols=True)
+
+        def update(n: int) -> None:
+            bar.update(n)
+            if bar.n >= total:
+                bar.close()  # before the epoch's summary line is printed
+
+        return update
 
     return make
 
@@ -275,6 +285,123 @@ def cmd_report(args: argparse.Namespace) -> int:
           f"({len(images)} images from {evaluation.source})")
     print(f"report written to {args.out}: {', '.join(written)}")
     print(f"open {written['index.html']} in a browser")
+    return 0
+
+
+def _add_predict_parser(sub: Any) -> None:
+    predict = sub.add_parser(
+        "predict", help="classify pictures of handwritten digits",
+        description="Classify pictures of single handwritten digits. Each picture is "
+                    "preprocessed as MNIST was made: grayscale, ink made bright, cropped to "
+                    "the ink, fit in 20x20 and centered by mass in 28x28.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    predict.add_argument("model", type=Path, help="model file written by 'digitnet train --out'")
+    predict.add_argument("images", type=Path, nargs="+", metavar="IMAGE",
+                         help="image files (PNG, JPEG, BMP, GIF, TIFF, WebP) or directories")
+    predict.add_argument("--top-k", type=int, default=1, metavar="K",
+                         help="show the K most likely digits with their probabilities")
+    predict.add_argument("--json", action="store_true",
+                         help="print a JSON list: file, digit, probabilities (or error)")
+    predict.add_argument("--show-input", type=Path, default=None, metavar="DIR",
+                         help="save the 28x28 image the network saw for each file in DIR")
+
+
+def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Predict every image; a file that fails gets its own error line, the rest go on."""
+    import numpy as np
+
+    from .errors import ImageError
+    from .images import list_images, preprocess_file
+    from .model import load_model
+
+    if not 1 <= args.top_k <= 10:
+        parser.error(f"--top-k must be between 1 and 10, got {args.top_k}")
+    model = load_model(args.model)
+    if args.show_input is not None:
+        try:
+            args.show_input.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ImageError(f"--show-input {args.show_input}: cannot create the directory "
+                             f"({e.strerror or e})") from None
+    records: list[dict[str, Any]] = []  # one per file, in order, each "digit" or "error"
+    inputs: list[np.ndarray] = []  # (28, 28) uint8, one per record without an error
+    for given in args.images:
+        try:
+            files = list_images([given])
+        except ImageError as e:
+            records.append({"file": str(given), "error": str(e)})
+            continue
+        for path in files:
+            try:
+                inputs.append(preprocess_file(path))
+                records.append({"file": str(path)})
+            except ImageError as e:
+                records.append({"file": str(path), "error": str(e)})
+
+    ok = [r for r in records if "error" not in r]
+    saved: set[Path] = set()
+    if inputs:
+        probabilities = model.predict_proba(np.stack(inputs))  # (n, 10)
+        for record, probs, image in zip(ok, probabilities, inputs, strict=True):
+            top = np.argsort(-probs, kind="stable")[: args.top_k]
+            record.update(digit=int(top[0]), probability=float(probs[top[0]]),
+                          top_k=[{"digit": int(d), "probability": float(probs[d])} for d in top],
+                          probabilities=[float(p) for p in probs])
+            if args.show_input is not None:
+                record["input_image"] = str(_save_input(image, record["file"], args.show_input,
+                                                       saved))
+
+    for record in records:
+        if "error" in record:
+            print(f"digitnet: error: {record['error']}", file=sys.stderr)
+        elif not args.json:
+            ranked = ", ".join(f"{t['digit']} ({100 * t['probability']:.1f}%)"
+                               for t in record["top_k"])
+            print(f"{record['file']}: {ranked}")
+    if args.json:
+        print(json.dumps(records, indent=2))
+    return EXIT_ERROR if len(ok) < len(records) else 0
+
+
+def _save_input(image: Any, source: str, directory: Path, saved: set[Path]) -> Path:
+    """Write a (28, 28) uint8 network input as DIR/<name of source>.png; a name already
+    in `saved` (written by this run) gets a -2, -3 ... suffix. Returns the path written."""
+    from PIL import Image
+
+    from .errors import ImageError
+
+    try:
+        stem = Path(source).stem or "image"
+        path, n = directory / f"{stem}.png", 1
+        while path in saved:
+            n += 1
+            path = directory / f"{stem}-{n}.png"
+        Image.fromarray(image).save(path)
+    except OSError as e:
+        raise ImageError(f"{directory}: cannot write the input image ({e.strerror or e})") \
+            from None
+    saved.add(path)
+    return path
+
+
+def _add_export_parser(sub: Any) -> None:
+    export = sub.add_parser(
+        "export", help="write a model as a standard ONNX graph",
+        description="Convert a model file to ONNX (MatMul/Add/Relu/Softmax, float32, dynamic "
+                    "batch). Input 'pixels': float32 (N, 784) on 0..255, the flattened output "
+                    "of digitnet.preprocess. Output 'probabilities': float32 (N, 10).")
+    export.add_argument("model", type=Path, help="model file written by 'digitnet train --out'")
+    export.add_argument("--onnx", type=Path, required=True, metavar="OUT",
+                        help="where to write the .onnx file")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_onnx
+    from .model import load_model
+
+    model = load_model(args.model)
+    export_onnx(model, args.onnx)
+    print(f"ONNX model written to {args.onnx}")
     return 0
 
 

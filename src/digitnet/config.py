@@ -29,16 +29,25 @@ class Config:
     input_scale: float = _f(1 / 255, "pixels are multiplied by this (1.0 keeps raw 0..255)")
     dtype: str = _f("float32", "floating-point type for weights and inputs", ("float32", "float64"))
     loss: str = _f("cross_entropy", "loss function", ("cross_entropy", "squared_error"))
-    label_smoothing: float = _f(0.0, "cross-entropy target smoothing (0 = one-hot targets)")
-    epochs: int = _f(5, "passes over the training set")
+    label_smoothing: float = _f(0.1, "target smoothing: (1 - s) * onehot + s / 10 (0 = one-hot)")
+    dropout: float = _f(0.0, "probability of dropping each hidden unit during training")
+    input_dropout: float = _f(0.0, "probability of dropping each input pixel during training")
+    max_norm: float = _f(0.0, "cap on the length of each hidden unit's input weights (0 = none)")
+    aug_rotation: float = _f(0.0, "augmentation: largest random rotation, degrees (0 = none)")
+    aug_scale: float = _f(0.0, "augmentation: largest rescaling, 0.1 = factors 0.9..1.1")
+    aug_shear: float = _f(0.0, "augmentation: largest random shear, degrees")
+    aug_translate: float = _f(0.0, "augmentation: largest random shift, pixels")
+    elastic_alpha: float = _f(0.0, "elastic distortion strength, pixels (0 = none)")
+    elastic_sigma: float = _f(5.0, "elastic distortion smoothness: Gaussian width, pixels")
+    epochs: int = _f(6, "passes over the training set")
     batch_size: int = _f(128, "samples per update; 1 is the post's per-sample SGD")
     shuffle: bool = _f(True, "reshuffle the training set every epoch (off = dataset order)")
     optimizer: str = _f("nesterov", "update rule", ("sgd", "momentum", "nesterov", "adam"))
-    lr: float = _f(0.1, "peak learning rate")
+    lr: float = _f(0.2, "peak learning rate")
     momentum: float = _f(0.9, "momentum for sgd variants; beta1 for adam")
     beta2: float = _f(0.999, "adam's second-moment decay")
     weight_decay: float = _f(0.0, "L2 penalty: adds weight_decay * W to each weight gradient")
-    schedule: str = _f("cosine", "learning-rate schedule",
+    schedule: str = _f("onecycle", "learning-rate schedule",
                        ("constant", "step", "cosine", "onecycle"))
     warmup_epochs: float = _f(0.0, "epochs of linear warmup from 0 (cosine, step and constant)")
     step_every: int = _f(2, "'step' schedule: epochs between drops")
@@ -61,23 +70,34 @@ class Config:
         for name, value in positive.items():
             if not value > 0:
                 raise ValueError(f"{name} must be > 0, got {value!r}")
-        for name in ("weight_decay", "warmup_epochs", "val_split", "init_scale"):
+        for name in ("weight_decay", "warmup_epochs", "val_split", "init_scale", "max_norm"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
-        for name in ("momentum", "beta2", "label_smoothing"):
+        for name in ("momentum", "beta2", "label_smoothing", "dropout", "input_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
-        if self.label_smoothing and self.loss != "cross_entropy":
-            raise ValueError("label_smoothing needs loss='cross_entropy'")
         if self.early_stopping and not self.val_split:
             raise ValueError("early_stopping needs a validation set: set val_split > 0")
+        self.augmentation  # noqa: B018  (validates the augmentation ranges)
+
+    @property
+    def augmentation(self):
+        """The augmentation settings as an `augment.Augmentation`."""
+        from .augment import Augmentation
+
+        return Augmentation(rotation=self.aug_rotation, scale=self.aug_scale,
+                            shear=self.aug_shear, translate=self.aug_translate,
+                            elastic_alpha=self.elastic_alpha, elastic_sigma=self.elastic_sigma)
 
     @property
     def is_seed_algorithm(self) -> bool:
         """True when this is the post's per-sample SGD on squared error without biases."""
         return (self.batch_size == 1 and self.optimizer == "sgd" and not self.biases
                 and self.loss == "squared_error" and self.weight_decay == 0
-                and self.schedule == "constant" and self.warmup_epochs == 0)
+                and self.label_smoothing == 0
+                and self.schedule == "constant" and self.warmup_epochs == 0
+                and not (self.dropout or self.input_dropout or self.max_norm)
+                and not self.augmentation.active)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -100,7 +120,7 @@ PRESETS: dict[str, Config] = {
         preset="seed", hidden=1000, biases=False, init="uniform", init_scale=1e-4,
         input_scale=1.0, dtype="float64", loss="squared_error", epochs=5, batch_size=1,
         shuffle=False, optimizer="sgd", lr=1e-5, momentum=0.0, schedule="constant",
-        val_split=0, test_every_epoch=True, seed=1,
+        label_smoothing=0.0, val_split=0, test_every_epoch=True, seed=1,
     ),
     "fast": Config(),
 }

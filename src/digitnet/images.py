@@ -8,12 +8,13 @@ steps for any picture, as small pure functions on arrays:
 
     to_grayscale      image or array -> (H, W) float32 on 0..255, alpha flattened onto white
     ink_image         ink made bright, background 0: dark-on-light pictures are inverted,
-                      the background level (with its noise, read from the picture's frame)
-                      subtracted and the contrast stretched to 0..255
+                      the background level and its noise (read robustly from the
+                      picture's frame) subtracted, the contrast stretched to 0..255
     ink_bounding_box  the box around pixels brighter than INK_THRESHOLD of the peak, so faint
                       noise (paper texture, JPEG ringing) does not widen it
     fit_in_box        crop, scale so the longer side is 20 keeping the aspect ratio; when
-                      shrinking each pixel averages the area it covers (anti-aliasing)
+                      shrinking each pixel averages the area it covers (anti-aliasing);
+                      then the contrast is stretched again, as MNIST digits peak at 255
     center_by_mass    paste into 28x28, shifted by whole pixels so the center of mass falls
                       on row 14, column 14 (where MNIST's centers of mass lie, to +-0.5)
 
@@ -44,7 +45,7 @@ SIDE = 28  # MNIST images are 28x28
 BOX = 20  # the digit is scaled to fit a 20x20 box ...
 CENTER = 14.0  # ... then shifted so its center of mass is at (row 14, column 14)
 INK_THRESHOLD = 0.25  # pixels below this fraction of the peak ink don't count for the box
-BLACK_PERCENTILE = 90  # this level of the frame's pixels counts as background (noise included)
+NOISE_MADS = 3  # background + this many median absolute deviations of the frame is "no ink"
 MIN_CONTRAST = 32  # ink that stands out from the background by less is "blank" (0..255)
 MAX_PIXELS = 40_000_000  # larger images are refused before decoding (about 7700 x 5200)
 WORK_SIDE = 1024  # larger pictures are first shrunk by a whole factor (box filter) to this
@@ -127,8 +128,8 @@ def to_grayscale(image: Any) -> np.ndarray:
 
     Arrays: (H, W), (H, W, 1), gray+alpha (H, W, 2), RGB (H, W, 3) or RGBA (H, W, 4);
     uint8, bool (True = 255), uint16 (divided by 257), or other ints and floats already
-    on 0..255. Transparent pixels become white, as if drawn on paper. Pictures larger
-    than WORK_SIDE are first shrunk by a whole factor with a box filter.
+    on 0..255. Transparent pixels become white, as if drawn on paper. PIL pictures
+    larger than WORK_SIDE are first shrunk by a whole factor with a box filter.
     """
     if isinstance(image, np.ndarray):
         return _array_to_gray(image)
@@ -198,17 +199,19 @@ def _array_to_gray(a: np.ndarray) -> np.ndarray:
 def ink_image(gray: np.ndarray) -> np.ndarray:
     """(H, W) gray levels 0..255 -> (H, W) float32 ink: background 0, the strongest ink 255.
 
-    The picture's frame (its outermost pixels) shows what background looks like. If the
-    frame's median is light, the picture is dark-on-light (ink on paper) and is inverted.
-    Then the frame's BLACK_PERCENTILE level, the background plus its grain or noise, is
+    The picture's frame (its outermost pixels) shows what background looks like, even
+    when the digit touches the edges in places. If the frame's median is light, the
+    picture is dark-on-light (ink on paper) and is inverted. Then the background level
+    plus its grain, median + NOISE_MADS median absolute deviations of the frame, is
     subtracted, and the contrast stretched so the peak is 255. Raises ImageError
     ("blank ...") if no pixel stands out from the background by MIN_CONTRAST levels.
     """
     frame = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    if np.median(frame) > 127.5:
-        gray, frame = 255 - gray, 255 - frame
-    black = float(np.percentile(frame, BLACK_PERCENTILE))
-    ink = np.clip(gray - black, 0, None)
+    background = float(np.median(frame))
+    if background > 127.5:
+        gray, frame, background = 255 - gray, 255 - frame, 255 - background
+    spread = float(np.median(np.abs(frame - background)))  # robust to ink on the frame
+    ink = np.clip(gray - (background + NOISE_MADS * spread), 0, None)
     peak = float(ink.max())
     if peak < MIN_CONTRAST:
         raise ImageError(f"blank image: nothing stands out from the background (contrast "
@@ -272,7 +275,8 @@ def preprocess(image: Any) -> np.ndarray:
         return preprocess_file(image)
     ink = ink_image(to_grayscale(image))
     rows, cols = ink_bounding_box(ink)
-    return center_by_mass(fit_in_box(ink[rows, cols]))
+    digit = fit_in_box(ink[rows, cols])
+    return center_by_mass(digit * (255 / digit.max()))  # thin strokes fade when shrunk
 
 
 def preprocess_file(path: str | os.PathLike) -> np.ndarray:

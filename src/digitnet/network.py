@@ -67,13 +67,18 @@ def relu(a: np.ndarray) -> np.ndarray:
 
 
 def forward(
-    params: Params, x: np.ndarray, out: tuple[np.ndarray, np.ndarray] | None = None
+    params: Params,
+    x: np.ndarray,
+    out: tuple[np.ndarray, np.ndarray] | None = None,
+    hidden_mask: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run the network on x (n, 784); returns the hidden layer h (n, H) and output z (n, 10).
 
-    h = relu(x @ W1 + b1)
+    h = relu(x @ W1 + b1) * mask
     z = h @ W2 + b2          (scores for squared error, logits for softmax cross-entropy)
 
+    hidden_mask (n, H) is dropout's: 0 for a dropped unit, 1 / keep-probability for a kept
+    one (inverted dropout, so nothing changes at test time, when there is no mask).
     `out` may give preallocated (h, z) arrays to write into, so a training loop allocates
     nothing per step; the results are the same either way.
     """
@@ -82,6 +87,8 @@ def forward(
     if "b1" in params:
         a1 += params["b1"]
     h = np.maximum(a1, 0, out=a1)  # (n, H) relu, in place: a1 itself is not needed again
+    if hidden_mask is not None:
+        h *= hidden_mask
     z = np.matmul(h, params["W2"], out=z_out)  # (n, 10)
     if "b2" in params:
         z += params["b2"]
@@ -89,7 +96,12 @@ def forward(
 
 
 def backward(
-    params: Params, x: np.ndarray, h: np.ndarray, dz: np.ndarray, out: Params | None = None
+    params: Params,
+    x: np.ndarray,
+    h: np.ndarray,
+    dz: np.ndarray,
+    out: Params | None = None,
+    hidden_mask: np.ndarray | None = None,
 ) -> Params:
     """Gradients of the loss for every parameter, given dz = dLoss/dz (n, 10).
 
@@ -97,9 +109,11 @@ def backward(
         layer 2:  z  = h @ W2 + b2    ->  dW2 = h.T @ dz,  db2 = sum of dz over rows,
                                           dh  = dz @ W2.T
         ReLU:     h  = relu(a1)       ->  da1 = dh * (h > 0)   (a1 > 0 exactly where h > 0)
+        dropout:  h  = relu(a1) * m   ->  da1 = dh * (h > 0) * m
         layer 1:  a1 = x @ W1 + b1    ->  dW1 = x.T @ da1, db1 = sum of da1 over rows
     Returns a dict with the same keys and shapes as params. `out` may hold preallocated
     arrays to write into: one per parameter name, and "da1" (n, H) for the hidden delta.
+    hidden_mask must be the one given to `forward`.
     """
     out = out if out is not None else {}
     grads: Params = {"W2": np.matmul(h.T, dz, out=out.get("W2"))}  # (H, 10)
@@ -107,6 +121,8 @@ def backward(
         grads["b2"] = np.sum(dz, axis=0, out=out.get("b2"))  # (10,)
     da1 = np.matmul(dz, params["W2"].T, out=out.get("da1"))  # (n, H)
     np.multiply(da1, h > 0, out=da1)
+    if hidden_mask is not None:
+        da1 *= hidden_mask
     grads["W1"] = np.matmul(x.T, da1, out=out.get("W1"))  # (784, H)
     if "b1" in params:
         grads["b1"] = np.sum(da1, axis=0, out=out.get("b1"))  # (H,)
@@ -121,14 +137,24 @@ def one_hot(y: np.ndarray, n_classes: int = N_OUTPUTS,
     return goal
 
 
-def squared_error(z: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+def targets(y: np.ndarray, n_classes: int, dtype: np.dtype | type,
+            label_smoothing: float = 0.0) -> np.ndarray:
+    """Training targets (n, n_classes): one-hot rows, or (1 - s) * onehot + s / n_classes."""
+    goal = one_hot(y, n_classes, dtype)
+    if label_smoothing:
+        goal = goal * (1 - label_smoothing) + label_smoothing / n_classes
+    return goal
+
+
+def squared_error(z: np.ndarray, y: np.ndarray,
+                  label_smoothing: float = 0.0) -> tuple[float, np.ndarray]:
     """The post's loss: mean over rows of 1/2 * ||z - goal||^2, with its gradient.
 
     z (n, 10) scores, y (n,) labels. Returns (loss, dz) with dz = (z - goal) / n, (n, 10).
     With n = 1, dz is the post's `layer_2_delta = layer_2 - goal`; the 1/2 is what makes
     that the exact gradient (the post prints ||z - goal||^2, twice this loss).
     """
-    dz = z - one_hot(y, z.shape[1], z.dtype)
+    dz = z - targets(y, z.shape[1], z.dtype, label_smoothing)
     loss = 0.5 * float(np.einsum("ij,ij->", dz, dz)) / len(z)
     dz /= len(z)
     return loss, dz
@@ -157,9 +183,7 @@ def softmax_cross_entropy(
     shifted = z - z.max(axis=1, keepdims=True)
     log_norm = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     log_p = shifted - log_norm  # (n, 10) log-probabilities, all finite
-    target = one_hot(y, z.shape[1], z.dtype)
-    if label_smoothing:
-        target = target * (1 - label_smoothing) + label_smoothing / z.shape[1]
+    target = targets(y, z.shape[1], z.dtype, label_smoothing)
     loss = -float(np.einsum("ij,ij->", target, log_p)) / len(z)
     dz = (np.exp(log_p) - target) / len(z)
     return loss, dz

@@ -86,6 +86,17 @@ def update(
         p -= g
 
 
+def max_norm(w: np.ndarray, limit: float) -> None:
+    """Scale down, in place, every column of w (n_in, n_out) whose length exceeds limit.
+
+    Column j of W1 is hidden unit j's incoming weight vector (Srivastava et al., 2014).
+    """
+    norms = np.sqrt(np.einsum("ij,ij->j", w, w))
+    too_long = norms > limit
+    if too_long.any():
+        w[:, too_long] *= (limit / norms[too_long]).astype(w.dtype)
+
+
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
 
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from . import network, optim, seed
+from . import augment, network, optim, seed
 from .config import Config
 from .errors import TrainingDiverged
 from .network import Params
@@ -69,23 +69,26 @@ class TrainResult:
 
 def prepare_inputs(images: np.ndarray, config: Config) -> np.ndarray:
     """(n, 28, 28) or (n, 784) pixels on the 0..255 scale -> (n, 784) config.dtype inputs."""
-    x = np.asarray(images).reshape(len(images), -1).astype(config.dtype)
+    x = np.asarray(images).reshape(len(images), network.N_INPUTS).astype(config.dtype)
     if config.input_scale != 1.0:
         x *= np.asarray(config.input_scale, dtype=config.dtype)
     return x
+
+
+def validation_indices(n: int, n_val: int,
+                       rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Choose n_val of n rows at random to hold out: returns (train rows, held-out rows)."""
+    if n_val >= n:
+        raise ValueError(f"val_split must be smaller than the {n} training images, got {n_val}")
+    order = rng.permutation(n) if n_val else np.arange(n)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
 def split_validation(
     x: np.ndarray, y: np.ndarray, n_val: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Hold out n_val random rows of (x, y): returns x_train, y_train, x_val, y_val."""
-    if n_val >= len(x):
-        raise ValueError(
-            f"val_split must be smaller than the {len(x)} training images, got {n_val}")
-    if n_val == 0:
-        return x, y, x[:0], y[:0]
-    order = rng.permutation(len(x))
-    keep, held = np.sort(order[n_val:]), np.sort(order[:n_val])
+    keep, held = validation_indices(len(x), n_val, rng)
     return x[keep], y[keep], x[held], y[held]
 
 
@@ -109,31 +112,42 @@ def _workspace(params: Params, batch_size: int) -> dict[str, np.ndarray]:
     """Preallocated arrays for one step: hidden layer, output, hidden delta, gradients."""
     dtype, hidden = params["W1"].dtype, params["W1"].shape[1]
     space = {"h": np.empty((batch_size, hidden), dtype), "z": np.empty((batch_size, 10), dtype),
-             "da1": np.empty((batch_size, hidden), dtype)}
+             "da1": np.empty((batch_size, hidden), dtype),
+             "mask": np.empty((batch_size, hidden), dtype)}
     space.update({f"grad.{name}": np.empty_like(p) for name, p in params.items()})
     return space
+
+
+def dropout_mask(rng: np.random.Generator, rate: float, out: np.ndarray) -> np.ndarray:
+    """Fill out (n, k) with inverted-dropout factors: 0 with probability rate, else 1/(1-rate)."""
+    rng.random(dtype=out.dtype, out=out)
+    keep = 1.0 - rate
+    return np.multiply(out < keep, out.dtype.type(1 / keep), out=out)
 
 
 def minibatch_step(state: TrainState, xb: np.ndarray, yb: np.ndarray, config: Config,
                    lr: float, space: dict[str, np.ndarray]) -> float:
     """One update on the batch xb (b, 784) in ink order; returns the batch's mean loss."""
     b = len(xb)
+    if config.input_dropout:
+        xb = xb * dropout_mask(state.rng, config.input_dropout, np.empty_like(xb))
+    mask = dropout_mask(state.rng, config.dropout, space["mask"][:b]) if config.dropout else None
     ink_end = int(np.flatnonzero(xb.any(axis=0))[-1]) + 1 if xb.any() else 1
     params = state.params
     inked = {**params, "W1": params["W1"][:ink_end]}  # a view: the rows that can matter
-    h, z = network.forward(inked, xb[:, :ink_end], out=(space["h"][:b], space["z"][:b]))
-    if config.loss == "cross_entropy":
-        loss, dz = network.softmax_cross_entropy(z, yb, config.label_smoothing)
-    else:
-        loss, dz = network.squared_error(z, yb)
+    h, z = network.forward(inked, xb[:, :ink_end], out=(space["h"][:b], space["z"][:b]),
+                           hidden_mask=mask)
+    loss, dz = network.LOSSES[config.loss](z, yb, config.label_smoothing)
     grad_w1 = space["grad.W1"]
     out = {name: space[f"grad.{name}"] for name in params}
     out.update(W1=grad_w1[:ink_end], da1=space["da1"][:b])
-    grads = network.backward(inked, xb[:, :ink_end], h, dz, out=out)
+    grads = network.backward(inked, xb[:, :ink_end], h, dz, out=out, hidden_mask=mask)
     grad_w1[ink_end:] = 0  # pixels with no ink in this batch get no gradient
     grads["W1"] = grad_w1
     optim.update(params, grads, state.opt_state, config.optimizer, lr, momentum=config.momentum,
                  beta2=config.beta2, weight_decay=config.weight_decay)
+    if config.max_norm:
+        optim.max_norm(params["W1"], config.max_norm)
     return loss
 
 
@@ -213,8 +227,10 @@ def fit(
     """
     state = state if state is not None else new_state(config)
     split_rng = np.random.default_rng([config.seed, 1])  # independent of the shuffle stream
-    x_train, y_train, x_val, y_val = split_validation(prepare_inputs(x, config), y,
-                                                      config.val_split, split_rng)
+    keep, held = validation_indices(len(x), config.val_split, split_rng)
+    images = np.asarray(x)[keep]  # the training images, for augmentation
+    x_train, y_train = prepare_inputs(images, config), np.asarray(y)[keep]
+    x_val, y_val = prepare_inputs(np.asarray(x)[held], config), np.asarray(y)[held]
     x_test = prepare_inputs(test[0], config) if test is not None else None
     pixels = np.arange(network.N_INPUTS)
     if not config.is_seed_algorithm:  # work in ink order (see the module docstring)
@@ -226,9 +242,10 @@ def fit(
     stopped_early, saved = False, None
     try:
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is raised, not warned
+            saved = _snapshot(state, pixels)
             while state.epoch < config.epochs and not stopped_early:
-                saved = _snapshot(state, pixels)
-                record = _train_one_epoch(state, config, x_train, y_train, progress)
+                record = _train_one_epoch(state, config, images, x_train, y_train, pixels,
+                                          progress)
                 record["train_accuracy"] = evaluate(state.params, x_train[:TRAIN_SAMPLE],
                                                     y_train[:TRAIN_SAMPLE], config.loss)[0]
                 if len(x_val):
@@ -238,6 +255,7 @@ def fit(
                                                        config.loss)[0]
                 state.history.append(record)
                 stopped_early = _early_stopping(state, config, record)
+                saved = _snapshot(state, pixels)  # what Ctrl-C saves from now on
                 if on_epoch is not None:
                     on_epoch(record)
     except KeyboardInterrupt:
@@ -257,15 +275,26 @@ def fit(
     return result
 
 
-def _train_one_epoch(state: TrainState, config: Config, x: np.ndarray, y: np.ndarray,
+def _train_one_epoch(state: TrainState, config: Config, images: np.ndarray, x: np.ndarray,
+                     y: np.ndarray, pixels: np.ndarray,
                      progress: Callable[[int, int], Progress | None] | None) -> dict[str, Any]:
-    """Run one epoch and return the start of its history record."""
+    """Run one epoch (augmentation included) and return the start of its history record."""
     start = time.perf_counter()
+    x = _epoch_inputs(state, config, images, x, pixels)
     loss = run_epoch(state, x, y, config, progress(state.epoch + 1, len(x)) if progress else None)
     record = {"epoch": state.epoch + 1, "loss": loss, "lr": scheduled_lr(config, state.epoch),
               "seconds": time.perf_counter() - start}
     state.epoch += 1
     return record
+
+
+def _epoch_inputs(state: TrainState, config: Config, images: np.ndarray, x: np.ndarray,
+                  pixels: np.ndarray) -> np.ndarray:
+    """This epoch's inputs: x itself, or a fresh random distortion of every image."""
+    if not config.augmentation.active:
+        return x
+    distorted = augment.augment(images, state.rng, config.augmentation)
+    return prepare_inputs(distorted, config)[:, pixels]
 
 
 def _early_stopping(state: TrainState, config: Config, record: dict[str, Any]) -> bool:

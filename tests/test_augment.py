@@ -1,0 +1,107 @@
+"""Augmentation: shapes, determinism, identities, mass, and SciPy as the reference."""
+
+import numpy as np
+import pytest
+
+from digitnet import augment
+from digitnet.augment import Augmentation
+
+STRONG = Augmentation(rotation=12, scale=0.12, shear=10, translate=2.5, elastic_alpha=34,
+                      elastic_sigma=5)
+
+
+def test_shape_dtype_and_range(mnist):
+    out = augment.augment(mnist.x_train[:300], np.random.default_rng(0), STRONG)
+    assert out.shape == (300, 28, 28) and out.dtype == np.float32
+    assert out.min() >= 0 and out.max() <= 255
+
+
+def test_same_seed_same_images_other_seed_differs(mnist):
+    images = mnist.x_train[:50]
+    a = augment.augment(images, np.random.default_rng(3), STRONG)
+    b = augment.augment(images, np.random.default_rng(3), STRONG)
+    c = augment.augment(images, np.random.default_rng(4), STRONG)
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a - c).max() > 50
+
+
+def test_nothing_active_is_the_identity(mnist):
+    images = mnist.x_train[:20]
+    out = augment.augment(images, np.random.default_rng(0), Augmentation())
+    np.testing.assert_array_equal(out, images)
+
+
+def test_elastic_with_alpha_zero_resamples_exactly(mnist):
+    # a vanishing shift forces the full resampling path; with alpha 0 nothing moves
+    images = mnist.x_train[:20]
+    aug = Augmentation(translate=1e-12, elastic_alpha=0.0)
+    out = augment.augment(images, np.random.default_rng(0), aug)
+    np.testing.assert_allclose(out, images, atol=1e-3)
+
+
+def test_mass_is_roughly_preserved(mnist):
+    images = mnist.x_train[:500]
+    aug = Augmentation(rotation=10, shear=8, translate=2, elastic_alpha=34, elastic_sigma=5)
+    out = augment.augment(images, np.random.default_rng(1), aug)
+    ratio = out.sum(axis=(1, 2)) / images.sum(axis=(1, 2))
+    # an affine map keeps the ink (determinant ~1); an elastic field stretches some strokes
+    # and squeezes others, so single images change by up to about a quarter
+    assert 0.95 < np.median(ratio) < 1.05
+    assert (np.abs(ratio - 1) < 0.25).mean() > 0.95
+    affine_only = augment.augment(images, np.random.default_rng(1),
+                                  Augmentation(rotation=10, shear=8, translate=2))
+    affine_ratio = affine_only.sum(axis=(1, 2)) / images.sum(axis=(1, 2))
+    assert np.percentile(np.abs(affine_ratio - 1), 99) < 0.05
+
+
+def test_elastic_displacements_are_smooth_and_scaled():
+    field = augment.elastic_field(np.random.default_rng(0), 200, alpha=34, sigma=5)
+    assert field.shape == (200, 2, 28, 28)
+    neighbour = np.abs(np.diff(field, axis=3)).mean()
+    assert neighbour < 0.2 * np.abs(field).mean()  # neighbours move together
+    assert 0.3 < np.abs(field).mean() < 5  # a few pixels at most
+    doubled = augment.elastic_field(np.random.default_rng(0), 200, alpha=68, sigma=5)
+    np.testing.assert_allclose(doubled, 2 * field, rtol=1e-5, atol=1e-5)
+
+
+def test_gaussian_matrix_matches_scipy():
+    ndimage = pytest.importorskip("scipy.ndimage")
+    rng = np.random.default_rng(0)
+    noise = rng.uniform(-1, 1, (28, 28))
+    for sigma in (2.0, 5.0):
+        k = augment.gaussian_matrix(sigma)
+        expected = ndimage.gaussian_filter(noise, sigma, mode="constant", truncate=20)
+        np.testing.assert_allclose(k @ noise @ k.T, expected, atol=1e-12)
+
+
+def test_bilinear_matches_scipy_map_coordinates(mnist):
+    ndimage = pytest.importorskip("scipy.ndimage")
+    rng = np.random.default_rng(0)
+    images = mnist.x_train[:6]
+    sy, sx = rng.uniform(-3, 30, (2, 6, 28, 28))
+    expected = np.stack([
+        ndimage.map_coordinates(image.astype(np.float64), [y, x], order=1, mode="constant")
+        for image, y, x in zip(images, sy, sx, strict=True)])
+    np.testing.assert_allclose(augment.bilinear(images, sy, sx), expected, atol=2e-3)
+
+
+def test_rotation_by_a_known_angle_moves_a_pixel_where_expected():
+    image = np.zeros((1, 28, 28), np.uint8)
+    image[0, 13, 24] = 255  # right of the centre (13.5, 13.5)
+    rng = np.random.default_rng(0)
+    m = augment.affine_matrices(rng, 1, Augmentation(rotation=90))
+    angle = np.degrees(np.arctan2(m[0, 1, 0], m[0, 0, 0]))
+    out = augment.augment(image, np.random.default_rng(0), Augmentation(rotation=90))
+    y, x = np.unravel_index(out[0].argmax(), (28, 28))
+    # the output pixel (y, x) reads the source at A (y - c, x - c) + c: that is the ink
+    src = m[0, :, :2] @ np.array([y - 13.5, x - 13.5]) + 13.5
+    assert np.allclose(src, [13, 24], atol=1.0), (angle, src)
+
+
+def test_bad_settings_are_rejected_by_name():
+    with pytest.raises(ValueError, match="rotation must be >= 0, got -1"):
+        Augmentation(rotation=-1)
+    with pytest.raises(ValueError, match="scale must be < 1"):
+        Augmentation(scale=1.5)
+    with pytest.raises(ValueError, match="elastic_sigma must be > 0"):
+        Augmentation(elastic_sigma=0)
