@@ -105,3 +105,31 @@ def test_bad_settings_are_rejected_by_name():
         Augmentation(scale=1.5)
     with pytest.raises(ValueError, match="elastic_sigma must be > 0"):
         Augmentation(elastic_sigma=0)
+
+
+def test_sample_grid_puts_originals_first(mnist):
+    images = mnist.x_train[:3]
+    grid = augment.sample_grid(images, np.random.default_rng(0), STRONG, copies=4, gap=2)
+    assert grid.shape == (3 * 30 + 2, 5 * 30 + 2) and grid.dtype == np.uint8
+    for r in range(3):
+        np.testing.assert_array_equal(grid[2 + 30 * r : 30 + 30 * r, 2:30], images[r])
+        assert not np.array_equal(grid[2 + 30 * r : 30 + 30 * r, 32:60], images[r])
+
+
+def test_augment_command_writes_a_png(tmp_path):
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    out = tmp_path / "grid.png"
+    done = subprocess.run([sys.executable, "-m", "digitnet", "augment", "--out", str(out),
+                           "--samples", "4", "--copies", "5", "--elastic-alpha", "20"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    with Image.open(out) as picture:
+        assert picture.size == (3 * (6 * 30 + 2), 3 * (4 * 30 + 2))
+    bad = subprocess.run([sys.executable, "-m", "digitnet", "augment", "--out",
+                          str(tmp_path / "missing" / "g.png")], capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "cannot write" in bad.stderr

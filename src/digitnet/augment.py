@@ -144,3 +144,22 @@ def augment(images: np.ndarray, rng: np.random.Generator, aug: Augmentation,
             sx += field[:, 1]
         out[start : start + chunk] = bilinear(part, sy, sx)
     return out
+
+
+def sample_grid(images: np.ndarray, rng: np.random.Generator, aug: Augmentation,
+                copies: int = 9, gap: int = 2) -> np.ndarray:
+    """A picture for judging augmentation settings: (rows, cols) uint8, ink high.
+
+    Row r shows images[r] (k, 28, 28) as it is, then `copies` random distortions of it,
+    separated by `gap` blank pixels.
+    """
+    k = len(images)
+    tiles = augment(np.repeat(images, copies, axis=0), rng, aug).reshape(k, copies, SIDE, SIDE)
+    tiles = np.concatenate([np.asarray(images, np.float32)[:, None], tiles], axis=1)
+    step = SIDE + gap
+    grid = np.zeros((k * step + gap, (copies + 1) * step + gap), np.float32)
+    for r in range(k):
+        for c in range(copies + 1):
+            grid[gap + r * step : gap + r * step + SIDE, gap + c * step : gap + c * step + SIDE] = (
+                tiles[r, c])
+    return np.clip(np.rint(grid), 0, 255).astype(np.uint8)

@@ -29,11 +29,15 @@ EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
 
 
-def _config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per Config field; the default of each is the chosen preset's value."""
+AUGMENT_FIELDS = ("aug_rotation", "aug_scale", "aug_shear", "aug_translate", "elastic_alpha",
+                  "elastic_sigma")
+
+
+def _config_flags(parser: argparse.ArgumentParser, only: tuple[str, ...] | None = None) -> None:
+    """One flag per Config field (or per field in `only`); defaults come from the preset."""
     group = parser.add_argument_group("training settings (override the preset)")
     for f in dataclasses.fields(Config):
-        if f.name == "preset":
+        if f.name == "preset" or (only is not None and f.name not in only):
             continue
         values = ", ".join(f"{name}: {getattr(cfg, f.name)}" for name, cfg in PRESETS.items())
         kwargs: dict[str, Any] = {"default": None, "help": f"{f.metadata['help']} [{values}]"}
@@ -78,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_predict_parser(sub)
     _add_export_parser(sub)
     _add_serve_parser(sub)
+    _add_augment_parser(sub)
     return parser
 
 
@@ -93,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_predict(args, parser)
         if args.command == "export":
             return cmd_export(args)
+        if args.command == "augment":
+            return cmd_augment(args, parser)
         if args.command == "serve":
             return cmd_serve(args)
         return cmd_evaluate(args)
@@ -110,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
 def _build_config(args: argparse.Namespace, base: Config,
                   parser: argparse.ArgumentParser) -> Config:
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
-                 if f.name != "preset" and getattr(args, f.name) is not None}
+                 if f.name != "preset" and getattr(args, f.name, None) is not None}
     try:
         return dataclasses.replace(base, **overrides)
     except ValueError as e:
@@ -402,6 +409,41 @@ def cmd_export(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     export_onnx(model, args.onnx)
     print(f"ONNX model written to {args.onnx}")
+    return 0
+
+
+def _add_augment_parser(sub: Any) -> None:
+    augment = sub.add_parser(
+        "augment", help="draw training digits with random distortions, to judge augmentation",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Write a PNG grid: each row is one training image, first as it is, then "
+                    "randomly distorted as training with these settings would see it.")
+    augment.add_argument("--out", type=Path, required=True, metavar="FILE.png",
+                         help="where to write the grid")
+    augment.add_argument("--preset", choices=sorted(PRESETS), default="best",
+                         help="augmentation settings to start from")
+    augment.add_argument("--samples", type=int, default=8, help="training images (rows)")
+    augment.add_argument("--copies", type=int, default=9, help="distortions of each (columns)")
+    augment.add_argument("--seed", type=int, default=0, help="random seed for the distortions")
+    _config_flags(augment, only=AUGMENT_FIELDS)
+
+
+def cmd_augment(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import numpy as np
+
+    from .augment import sample_grid
+    from .data import load_mnist
+    from .images import save_png
+
+    if not 1 <= args.samples <= 100 or not 1 <= args.copies <= 100:
+        parser.error(f"--samples and --copies must be in 1..100, got {args.samples} and "
+                     f"{args.copies}")
+    config = _build_config(args, PRESETS[args.preset], parser)
+    images = load_mnist().x_train[: args.samples]
+    grid = sample_grid(images, np.random.default_rng(args.seed), config.augmentation, args.copies)
+    save_png(255 - grid, args.out, scale=3)  # dark ink on white, enlarged
+    print(f"{args.samples} x {args.copies} distortions ({config.augmentation}) written to "
+          f"{args.out}")
     return 0
 
 

@@ -304,3 +304,19 @@ def list_images(paths: Iterable[str | os.PathLike]) -> list[Path]:
         else:
             found.append(path)
     return found
+
+
+def save_png(pixels: np.ndarray, path: str | Path, scale: int = 1) -> None:
+    """Write a (h, w) uint8 grayscale picture as a PNG, enlarged `scale` times (atomically).
+
+    Raises OutputError if the file cannot be written.
+    """
+    from PIL import Image
+
+    from .errors import OutputError
+    from .model import atomic_write
+
+    picture = Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8))
+    if scale != 1:
+        picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+    atomic_write(path, lambda f: picture.save(f, format="PNG"), error=OutputError)

@@ -216,16 +216,18 @@ def load_model(path: str | Path) -> Model:
     return Model.load(path)
 
 
-def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
+def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None],
+                 error: type[Exception] = ModelFileError) -> None:
     """Call write(f) on a temporary file beside `path`, then rename it to `path`.
 
-    A crash or error midway leaves `path` as it was. OSErrors become ModelFileError.
+    A crash or error midway leaves `path` as it was. OSErrors become `error` (by default
+    ModelFileError), with the path and the reason.
     """
     path = Path(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     except OSError as e:
-        raise ModelFileError(f"{path}: cannot write here ({e.strerror or e})") from None
+        raise error(f"{path}: cannot write here ({e.strerror or e})") from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -234,7 +236,7 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
         os.replace(tmp, path)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
-        raise ModelFileError(f"{path}: cannot write ({e.strerror or e})") from None
+        raise error(f"{path}: cannot write ({e.strerror or e})") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
