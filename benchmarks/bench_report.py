@@ -33,7 +33,7 @@ def main() -> None:
         model = load_model(sys.argv[1])
     else:
         config = preset("fast", epochs=1)
-        result = fit(config, data)
+        result = fit(config, data.x_train, data.y_train, test=(data.x_test, data.y_test))
         model = Model(result.params, config, {"history": result.history})
     ev, evaluate_seconds = timed(evaluate_model, model, data.x_test, data.y_test, data.source)
     _, text_seconds = timed(format_text, ev)

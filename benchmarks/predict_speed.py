@@ -117,7 +117,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if args.model is None:
             config = preset("fast", epochs=1)
-            model = Model.from_training(fit(config, data), config, data)
+            result = fit(config, data.x_train, data.y_train, test=(data.x_test, data.y_test))
+            model = Model.from_training(result, config, data)
             model_path = Path(tmp) / "model.npz"
             model.save(model_path)
         else:
