@@ -80,3 +80,19 @@ def test_evaluate_rejects_a_file_that_is_not_a_model(tmp_path):
 def test_python_dash_m_and_version():
     result = run("--version")
     assert result.returncode == 0 and result.stdout.startswith("digitnet ")
+
+
+@pytest.mark.parametrize("flag", ["--out", "--metrics-json", "--checkpoint", "--plot"])
+def test_unwritable_output_is_refused_before_training(tmp_path, flag):
+    write_dataset(tmp_path)
+    target = tmp_path / "no-such-dir" / "file"
+    result = run("train", "--data-dir", str(tmp_path), flag, str(target))
+    assert_one_line_error(result, flag, "no-such-dir", "not found")
+    assert "epoch" not in result.stdout  # refused before any training happened
+
+
+def test_validation_split_larger_than_the_data_is_a_flag_error(tmp_path):
+    write_dataset(tmp_path)  # 20 training images; the fast preset holds out 5,000
+    result = run("train", "--data-dir", str(tmp_path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--val-split 5000 must be smaller than the 20 training images" in result.stderr

@@ -52,6 +52,15 @@ def _config_flags(parser: argparse.ArgumentParser, only: tuple[str, ...] | None 
         group.add_argument("--" + f.name.replace("_", "-"), dest=f.name, **kwargs)
 
 
+def _model_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", type=Path, help="model file written by 'digitnet train --out'")
+
+
+def _data_dir_argument(parser: argparse.ArgumentParser, example: str = "") -> None:
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help=f"directory with the four idx files{example} (default: bundled MNIST)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="digitnet", description="Handwritten digit recognition with a NumPy neural network.")
@@ -62,8 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     train.add_argument("--preset", choices=sorted(PRESETS), default="fast",
                        help="starting settings: 'seed' is the blog post's network and algorithm")
-    train.add_argument("--data-dir", type=Path, default=None,
-                       help="directory with the four idx files (default: bundled MNIST)")
+    _data_dir_argument(train)
     train.add_argument("--out", type=Path, default=None, help="save the trained model here (.npz)")
     train.add_argument("--metrics-json", type=Path, default=None,
                        help="write test accuracy, timings and per-epoch history here")
@@ -162,8 +170,7 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .data import load_mnist
     from .model import load_checkpoint, save_checkpoint
 
-    if args.plot is not None:
-        _check_plot_path(args.plot)  # fail now, not after the training run
+    _check_output_paths(args)  # fail now, not after the training run
     state = None
     if args.resume is not None:
         base, state = load_checkpoint(args.resume)
@@ -171,6 +178,9 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         base = PRESETS[args.preset]
     config = _build_config(args, base, parser)
     data = load_mnist(args.data_dir)
+    if config.val_split >= len(data.x_train):
+        parser.error(f"--val-split {config.val_split} must be smaller than the "
+                     f"{len(data.x_train)} training images of {data.source}")
     checkpoint = args.checkpoint or (args.out.with_suffix(".checkpoint.npz") if args.out
                                      else Path("digitnet-checkpoint.npz"))
     meta = {"data_source": data.source, "data_sha256": data.sha256}
@@ -207,7 +217,11 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                    "train_seconds": result.train_seconds, "epochs": len(result.history),
                    "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
                    "history": result.history, "config": config.to_dict()}
-        args.metrics_json.write_text(json.dumps(metrics, indent=2) + "\n")
+        try:
+            args.metrics_json.write_text(json.dumps(metrics, indent=2) + "\n")
+        except OSError as e:
+            raise OutputError(f"{args.metrics_json}: cannot write metrics "
+                              f"({e.strerror or e})") from None
     if args.plot is not None:
         from .report import plot_learning_curves
 
@@ -217,13 +231,17 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
-def _check_plot_path(path: Path) -> None:
-    """Before training: matplotlib is installed and the plot's directory exists."""
-    from .report import require_matplotlib
+def _check_output_paths(args: argparse.Namespace) -> None:
+    """Before training: every file the run will write has a directory to go in, and
+    matplotlib is installed if a plot was asked for. A run is never lost to a typo."""
+    for flag, path in (("--out", args.out), ("--metrics-json", args.metrics_json),
+                       ("--checkpoint", args.checkpoint), ("--plot", args.plot)):
+        if path is not None and not path.parent.is_dir():
+            raise OutputError(f"{flag} {path}: directory {path.parent} not found")
+    if args.plot is not None:
+        from .report import require_matplotlib
 
-    require_matplotlib()
-    if not path.parent.is_dir():
-        raise OutputError(f"{path}: cannot write the plot, directory {path.parent} not found")
+        require_matplotlib()
 
 
 def _add_evaluate_parser(sub: Any) -> None:
@@ -231,10 +249,8 @@ def _add_evaluate_parser(sub: Any) -> None:
         "evaluate", help="measure a saved model on the test set",
         description="Print test accuracy and loss, per-class precision/recall/F1, the "
                     "confusion matrix and the most confused pairs of a saved model.")
-    evaluate.add_argument("model", type=Path, help="model file written by 'digitnet train --out'")
-    evaluate.add_argument("--data-dir", type=Path, default=None,
-                          help="directory with the four idx files, e.g. Fashion-MNIST "
-                               "(default: bundled MNIST)")
+    _model_argument(evaluate)
+    _data_dir_argument(evaluate, ", e.g. Fashion-MNIST")
     evaluate.add_argument("--json", type=Path, default=None, metavar="FILE",
                           help="also write the figures as JSON to FILE; '-' writes only the "
                                "JSON, to stdout")
@@ -246,12 +262,11 @@ def _add_report_parser(sub: Any) -> None:
         description="Write confusion-matrix, mistake-gallery, learning-curve, hidden-unit and "
                     "confidence plots, metrics.json and index.html into a directory. "
                     "Needs the plot extra: pip install 'digitnet[plot]'.")
-    report.add_argument("model", type=Path, help="model file written by 'digitnet train --out'")
+    _model_argument(report)
     report.add_argument("--out", type=Path, required=True, metavar="DIR",
                         help="directory for the report (created if missing; files in it "
                              "with the report's names are replaced)")
-    report.add_argument("--data-dir", type=Path, default=None,
-                        help="directory with the four idx files (default: bundled MNIST)")
+    _data_dir_argument(report)
 
 
 def _evaluate_saved_model(path: Path, data_dir: Path | None):
@@ -302,7 +317,7 @@ def _add_predict_parser(sub: Any) -> None:
                     "preprocessed as MNIST was made: grayscale, ink made bright, cropped to "
                     "the ink, fit in 20x20 and centered by mass in 28x28.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    predict.add_argument("model", type=Path, help="model file written by 'digitnet train --out'")
+    _model_argument(predict)
     predict.add_argument("images", type=Path, nargs="+", metavar="IMAGE",
                          help="image files (PNG, JPEG, BMP, GIF, TIFF, WebP) or directories")
     predict.add_argument("--top-k", type=int, default=1, metavar="K",
@@ -397,7 +412,7 @@ def _add_export_parser(sub: Any) -> None:
         description="Convert a model file to ONNX (MatMul/Add/Relu/Softmax, float32, dynamic "
                     "batch). Input 'pixels': float32 (N, 784) on 0..255, the flattened output "
                     "of digitnet.preprocess. Output 'probabilities': float32 (N, 10).")
-    export.add_argument("model", type=Path, help="model file written by 'digitnet train --out'")
+    _model_argument(export)
     export.add_argument("--onnx", type=Path, required=True, metavar="OUT",
                         help="where to write the .onnx file")
 
@@ -454,7 +469,7 @@ def _add_serve_parser(sub: Any) -> None:
         description="Serve a page to draw digits on, and a JSON API (POST /api/predict, "
                     "GET /api/model, GET /healthz; OpenAPI spec at /openapi.json). "
                     "Needs the web extra: pip install 'digitnet[web]'.")
-    serve.add_argument("model", type=Path, help="model file written by 'digitnet train --out'")
+    _model_argument(serve)
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on; 0.0.0.0 opens it to the network")
     serve.add_argument("--port", type=_port, default=8000, help="TCP port (0 picks a free one)")
