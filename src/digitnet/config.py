@@ -12,6 +12,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from .augment import Augmentation
+
 
 def _f(default: Any, help: str, choices: tuple | None = None) -> Any:
     return field(default=default, metadata={"help": help, "choices": choices})
@@ -81,10 +83,8 @@ class Config:
         self.augmentation  # noqa: B018  (validates the augmentation ranges)
 
     @property
-    def augmentation(self):
+    def augmentation(self) -> Augmentation:
         """The augmentation settings as an `augment.Augmentation`."""
-        from .augment import Augmentation
-
         return Augmentation(rotation=self.aug_rotation, scale=self.aug_scale,
                             shear=self.aug_shear, translate=self.aug_translate,
                             elastic_alpha=self.elastic_alpha, elastic_sigma=self.elastic_sigma)

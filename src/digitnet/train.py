@@ -172,13 +172,16 @@ def minibatch_epoch(state: TrainState, x: np.ndarray, y: np.ndarray, config: Con
         lr = scheduled_lr(config, state.epoch + step / steps)
         loss = minibatch_step(state, x[idx], y[idx], config, lr, space)
         if not math.isfinite(loss):
-            raise TrainingDiverged(
-                f"training diverged at epoch {state.epoch + 1}, step {step + 1}: the loss "
-                f"became {loss}; try a lower learning rate than {config.lr:g}")
+            raise _diverged(f"at epoch {state.epoch + 1}, step {step + 1}", loss, config)
         total += loss * len(idx)
         if progress is not None:
             progress(len(idx))
     return total / n
+
+
+def _diverged(where: str, loss: float, config: Config) -> TrainingDiverged:
+    return TrainingDiverged(f"training diverged {where}: the loss became {loss}; "
+                            f"try a lower learning rate than {config.lr:g}")
 
 
 def run_epoch(state: TrainState, x: np.ndarray, y: np.ndarray, config: Config,
@@ -187,9 +190,7 @@ def run_epoch(state: TrainState, x: np.ndarray, y: np.ndarray, config: Config,
     if config.is_seed_algorithm and not config.shuffle:
         loss = seed.sgd_epoch(state.params, x, y, config.lr, progress=progress)
         if not math.isfinite(loss):
-            raise TrainingDiverged(
-                f"training diverged in epoch {state.epoch + 1}: the loss became {loss}; "
-                f"try a lower learning rate than {config.lr:g}")
+            raise _diverged(f"in epoch {state.epoch + 1}", loss, config)
         return loss
     return minibatch_epoch(state, x, y, config, progress)
 
@@ -320,10 +321,13 @@ def _copy(params: Params) -> Params:
     return {name: p.copy() for name, p in params.items()}
 
 
-def _unpermute(params: Params, pixels: np.ndarray) -> Params:
-    """A copy of params with W1's rows back in standard pixel order."""
-    out = _copy(params)
-    out["W1"][pixels] = params["W1"]
+def _unpermute(arrays: dict[str, np.ndarray], pixels: np.ndarray) -> dict[str, np.ndarray]:
+    """A copy of params (or optimizer buffers) with every W1-shaped array ("W1", "v.W1",
+    ...) back in standard pixel order."""
+    out = _copy(arrays)
+    for key in out:
+        if key.split(".")[-1] == "W1":
+            out[key][pixels] = arrays[key]
     return out
 
 
@@ -341,11 +345,7 @@ def _snapshot(state: TrainState, pixels: np.ndarray) -> TrainState:
     """A deep copy of state in standard pixel order, to roll an interrupted epoch back to."""
     rng = np.random.default_rng()
     rng.bit_generator.state = state.rng.bit_generator.state
-    opt_state = {k: v.copy() for k, v in state.opt_state.items()}
-    for key in opt_state:
-        if key.endswith(".W1"):
-            opt_state[key][pixels] = state.opt_state[key]
     best = state.best and (state.best[0], state.best[1], _unpermute(state.best[2], pixels))
     return dataclasses.replace(state, params=_unpermute(state.params, pixels),
-                               opt_state=opt_state, rng=rng,
+                               opt_state=_unpermute(state.opt_state, pixels), rng=rng,
                                history=[dict(r) for r in state.history], best=best)
