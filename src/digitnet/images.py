@@ -24,7 +24,7 @@ to the same), EXIF rotation is applied, the first frame of an animation is used,
 every failure becomes an ImageError naming the file.
 
 Pixel convention, as everywhere in digitnet: 0..255, 0 = background, 255 = ink.
-Not here: segmenting several digits in one picture, deskewing, or evening out the uneven
+Not here: segmenting several digits in one picture (segment.py), deskewing, or evening out the uneven
 lighting of a photograph; `digitnet predict --show-input` shows what the network saw.
 Pillow is imported only inside the functions that need it, to keep `import digitnet` fast.
 """
@@ -273,7 +273,16 @@ def preprocess(image: Any) -> np.ndarray:
     """
     if isinstance(image, (str, os.PathLike)):
         return preprocess_file(image)
-    ink = ink_image(to_grayscale(image))
+    return preprocess_ink(ink_image(to_grayscale(image)))
+
+
+def preprocess_ink(ink: np.ndarray) -> np.ndarray:
+    """The steps of `preprocess` after `ink_image`: ink (H, W), background 0, ink high ->
+    (28, 28) uint8, cropped to the ink, fit in 20x20 and centered by mass. Reading a
+    number (segment.py) runs each digit's ink through here, so every digit is made exactly
+    as a single-digit picture is. Raises ImageError if there is no ink."""
+    if not ink.size or float(ink.max()) <= 0:
+        raise ImageError("blank image: no ink found")
     rows, cols = ink_bounding_box(ink)
     digit = fit_in_box(ink[rows, cols])
     return center_by_mass(digit * (255 / digit.max()))  # thin strokes fade when shrunk

@@ -1,0 +1,438 @@
+"""Reading whole numbers: split a picture of a handwritten number into its digits.
+
+A picture is turned into ink exactly as for one digit (`images.to_grayscale`, then
+`images.ink_image`: polarity, background and contrast). Then, as pure functions on arrays:
+
+    label_components  connected components of the ink mask (8-connected), found on runs
+                      of ink in each row joined by a vectorized union-find (no SciPy)
+    find_pieces       components -> pieces of one digit each:
+                        1. specks (much smaller than the writing) are dropped;
+                        2. a flat component (under half the writing's height) joins
+                           the piece nearest in columns, and a partial-height one joins a
+                           piece sharing most of its columns: a 5's detached bar, a broken 4;
+                        3. a piece wider than tall may hold touching digits: candidate
+                           cut lines go through the columns crossing the least ink, upright
+                           or slanted; every stretch between two of them (or the piece's
+                           sides) is made into a network input and scored; the split into
+                           parts with the highest product of score x shape prior x CUT_COST
+                           wins (dynamic programming). Not cutting is one of the splits, and
+                           the per-part CUT_COST keeps digits whole unless cutting pays;
+                        4. pieces are ordered by the centre of their columns, which
+                           does not depend on the baseline, so slanted or wavy lines of
+                           writing read in order.
+    segment           a picture -> a list of Segment(box, pixels): each digit's box in the
+                      picture's own pixel coordinates and its (28, 28) network input, made
+                      by `images.preprocess_ink`: the very steps a single digit goes through
+    read_number       segment, then classify each digit -> a Reading ("2025", per digit:
+                      digit, probability, box)
+
+How surely a crop is a digit is asked in one place, `digit_scores`; everything that
+weighs segmentations goes through it. Not here: several lines of writing, decimal points
+or signs (dropped as specks), or digits written inside one another's columns.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import ImageError
+from .images import INK_THRESHOLD, WORK_SIDE, ink_image, load_image, preprocess_ink, to_grayscale
+
+SPECK = 0.25  # a component smaller than this fraction of the writing's height is a speck
+PARTIAL = 0.7  # a component shorter than this fraction of the writing is part of a digit ...
+SHARED = 0.5  # ... merged into a neighbour sharing at least this fraction of its columns
+FLAT = 0.5  # a component shorter than this fraction of the writing joins its nearest piece
+ONE_DIGIT = 1.0  # a piece at most this wide for its height is one digit, never cut
+ASPECT_SPREAD = 0.3  # how fast a wider part becomes implausible as one digit (see _shape_prior)
+CUT_COST = 0.7  # each digit a piece is cut into multiplies its score by this
+MAX_CUTS = 16  # candidate cut lines per piece, at most
+SLANTS = (0.0, -0.25, 0.25)  # cut lines lean this many columns per row
+MAX_DIGITS = 60  # pictures with more separate marks than this are refused (not a number)
+
+Scores = Callable[[np.ndarray], np.ndarray]  # network inputs (n, 28, 28) -> scores (n,)
+
+
+def digit_scores(model: Any, x: np.ndarray) -> np.ndarray:
+    """How surely each network input (n, 28, 28) is a digit -> (n,) scores in 0..1.
+
+    The one place segmentation asks the classifier: today the highest softmax
+    probability.
+    """
+    return model.predict_proba(x).max(axis=1)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One digit found in a picture."""
+
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 in the picture's pixels (x1, y1 exclusive)
+    pixels: np.ndarray  # (28, 28) uint8, the network's input, as images.preprocess makes it
+
+
+@dataclass(frozen=True)
+class ReadDigit:
+    """One digit of a number as read: the digit, its probability and where it is."""
+
+    digit: int
+    probability: float
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 in the picture's pixels (x1, y1 exclusive)
+    pixels: np.ndarray  # (28, 28) uint8 network input
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"digit": self.digit, "probability": self.probability, "box": list(self.box)}
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A number read from a picture, its digits left to right."""
+
+    digits: list[ReadDigit]
+
+    @property
+    def number(self) -> str:
+        return "".join(str(d.digit) for d in self.digits)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"number": self.number, "digits": [d.to_dict() for d in self.digits]}
+
+
+# ---------------------------------------------------------------------------------------
+# Connected components
+
+
+def ink_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Horizontal runs of True in mask (H, W) -> (rows, starts, ends), each (n,) int64,
+    in row-major order; a run covers columns starts[i] <= c < ends[i] of rows[i]."""
+    h, w = mask.shape
+    edges = np.zeros((h, w + 2), np.int8)
+    edges[:, 1:-1] = mask
+    steps = np.diff(edges, axis=1)  # +1 where a run starts, -1 one past where it ends
+    rows, starts = np.nonzero(steps == 1)
+    _, ends = np.nonzero(steps == -1)
+    return rows, starts, ends
+
+
+def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """8-connected components of mask (H, W) bool -> (labels (H, W) int32, count).
+
+    Labels are 0 for background and 1..count, numbered in order of each component's first
+    pixel (row-major). Method: the ink's horizontal runs are the nodes; a run touches a
+    run of the next row when their column ranges overlap or meet at a corner, found for
+    all rows at once with two binary searches on row-major keys. The touching pairs are
+    joined by union-find done in NumPy: every round hooks each pair's larger root onto the
+    smaller and then halves the paths (parent = parent[parent]) until nothing changes.
+    """
+    h, w = mask.shape
+    labels = np.zeros((h, w), np.int32)
+    rows, starts, ends = ink_runs(mask)
+    n = len(rows)
+    if n == 0:
+        return labels, 0
+    stride = w + 2
+    start_keys, end_keys = rows * stride + starts, rows * stride + ends
+    below = (rows + 1) * stride
+    first = np.searchsorted(end_keys, below + starts, side="left")  # next row, ending at/after
+    last = np.searchsorted(start_keys, below + ends, side="right")  # next row, starting by end
+    counts = np.maximum(last - first, 0)
+    a = np.repeat(np.arange(n), counts)
+    b = np.repeat(first, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) -
+                                                                        counts, counts))
+    parent = np.arange(n)
+    while True:
+        ra, rb = parent[a], parent[b]
+        if np.array_equal(ra, rb):
+            break
+        low = np.minimum(ra, rb)
+        np.minimum.at(parent, ra, low)
+        np.minimum.at(parent, rb, low)
+        while True:  # compress: point every run at its root
+            grand = parent[parent]
+            if np.array_equal(grand, parent):
+                break
+            parent = grand
+    roots, run_label = np.unique(parent, return_inverse=True)
+    lengths = ends - starts
+    flat = np.repeat(rows * w + starts, lengths) + (np.arange(lengths.sum()) -
+                                                    np.repeat(np.cumsum(lengths) - lengths,
+                                                              lengths))
+    labels.reshape(-1)[flat] = np.repeat(run_label + 1, lengths)
+    return labels, len(roots)
+
+
+# ---------------------------------------------------------------------------------------
+# Pieces: components grouped and cut into one digit each
+
+
+@dataclass
+class _Piece:
+    """Part of the ink mask believed to be one digit: a mask over its box."""
+
+    x0: int
+    y0: int
+    mask: np.ndarray  # (h, w) bool, the piece's own ink within its box
+
+    @property
+    def x1(self) -> int:
+        return self.x0 + self.mask.shape[1]
+
+    @property
+    def y1(self) -> int:
+        return self.y0 + self.mask.shape[0]
+
+    @property
+    def height(self) -> int:
+        return self.mask.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.mask.shape[1]
+
+
+def _component_boxes(labels: np.ndarray, count: int) -> np.ndarray:
+    """Boxes (count, 4) of labels 1..count as x0, y0, x1, y1 (exclusive ends)."""
+    ys, xs = np.nonzero(labels)
+    ids = labels[ys, xs] - 1
+    boxes = np.empty((count, 4), np.int64)
+    boxes[:, 0] = boxes[:, 1] = np.iinfo(np.int64).max
+    boxes[:, 2] = boxes[:, 3] = -1
+    np.minimum.at(boxes[:, 0], ids, xs)
+    np.minimum.at(boxes[:, 1], ids, ys)
+    np.maximum.at(boxes[:, 2], ids, xs + 1)
+    np.maximum.at(boxes[:, 3], ids, ys + 1)
+    return boxes
+
+
+def _crop(mask: np.ndarray) -> _Piece | None:
+    """The piece holding all of mask (H, W), positioned in mask's coordinates."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not len(rows):
+        return None
+    return _Piece(int(cols[0]), int(rows[0]),
+                  mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1])
+
+
+def _group(labels: np.ndarray, boxes: np.ndarray, keep: np.ndarray,
+           writing: float) -> list[_Piece]:
+    """Merge partial-height components into the component sharing most of their columns.
+
+    keep: (count,) bool, the components that are not specks; writing: the writing's height.
+    Returns one _Piece per group, its mask holding only its own components' ink.
+    """
+    ids = [int(i) for i in np.flatnonzero(keep)]
+    group = {i: i for i in ids}
+
+    def root(i: int) -> int:
+        while group[i] != i:
+            i = group[i]
+        return i
+
+    heights = boxes[:, 3] - boxes[:, 1]
+    widths = boxes[:, 2] - boxes[:, 0]
+    for i in sorted(ids, key=lambda i: heights[i]):  # smallest pieces find a home first
+        if heights[i] >= PARTIAL * writing or len(ids) == 1:
+            continue
+        shared = np.array([min(boxes[i, 2], boxes[j, 2]) - max(boxes[i, 0], boxes[j, 0])
+                           if j != i else -np.inf for j in ids])  # < 0: the gap between
+        best = int(np.argmax(shared))
+        if heights[i] < FLAT * writing or (
+                shared[best] >= SHARED * min(widths[i], widths[ids[best]])):
+            group[root(i)] = root(ids[best])
+    members: dict[int, list[int]] = {}
+    for i in ids:
+        members.setdefault(root(i), []).append(i + 1)
+    pieces = []
+    for labels_in in members.values():
+        x0 = int(min(boxes[k - 1, 0] for k in labels_in))
+        y0 = int(min(boxes[k - 1, 1] for k in labels_in))
+        x1 = int(max(boxes[k - 1, 2] for k in labels_in))
+        y1 = int(max(boxes[k - 1, 3] for k in labels_in))
+        window = labels[y0:y1, x0:x1]
+        pieces.append(_Piece(x0, y0, np.isin(window, labels_in)))
+    return pieces
+
+
+def _inputs(ink: np.ndarray, pieces: list[_Piece]) -> np.ndarray:
+    """The network inputs (n, 28, 28) uint8 for pieces of the ink image (H, W).
+
+    Each piece's ink is its mask grown by one pixel (to keep the anti-aliased edge of the
+    strokes) times the ink, so a neighbour's strokes inside its box are left out."""
+    out = np.empty((len(pieces), 28, 28), np.uint8)
+    for k, piece in enumerate(pieces):
+        y0, x0 = max(piece.y0 - 1, 0), max(piece.x0 - 1, 0)
+        y1, x1 = min(piece.y1 + 1, ink.shape[0]), min(piece.x1 + 1, ink.shape[1])
+        own = np.zeros((y1 - y0, x1 - x0), bool)
+        own[piece.y0 - y0:piece.y1 - y0, piece.x0 - x0:piece.x1 - x0] = piece.mask
+        grown = own.copy()
+        grown[1:] |= own[:-1]
+        grown[:-1] |= own[1:]
+        grown[:, 1:] |= grown[:, :-1].copy()
+        grown[:, :-1] |= grown[:, 1:].copy()
+        out[k] = preprocess_ink(np.where(grown, ink[y0:y1, x0:x1], 0))
+    return out
+
+
+def _cut_lines(piece: _Piece, stroke: float) -> list[np.ndarray]:
+    """Candidate cuts through a piece, left to right: each (h,) the cut's column in every
+    row of the piece. They pass through the columns crossing the least ink (at least a
+    stroke from the sides and from each other), each at the slant of SLANTS that crosses
+    the least ink there."""
+    h, w = piece.mask.shape
+    margin = max(round(stroke), 2)
+    if w <= 2 * margin:
+        return []
+    profile = piece.mask.sum(axis=0)
+    wanted = min(MAX_CUTS, 2 + 3 * round(w / h))  # about three per digit the piece may hold
+    columns: list[int] = []
+    for c in np.argsort(profile[margin:w - margin], kind="stable") + margin:
+        if all(abs(int(c) - other) > stroke for other in columns):
+            columns.append(int(c))
+        if len(columns) == wanted:
+            break
+    rows = np.arange(h)
+    lines = []
+    for c in sorted(columns):
+        options = [c + 0.5 + slant * (rows - h / 2) for slant in SLANTS]
+        crossed = [piece.mask[rows, np.clip(line.astype(int), 0, w - 1)].sum()
+                   for line in options]
+        lines.append(options[int(np.argmin(crossed))])
+    return lines
+
+
+def _shape_prior(part: _Piece) -> float:
+    """How plausible a part's shape is for one digit: 1 up to ONE_DIGIT times as wide as
+    tall, then falling (a Gaussian in the excess aspect ratio of width ASPECT_SPREAD)."""
+    excess = max(part.width / part.height - ONE_DIGIT, 0.0)
+    return float(np.exp(-(excess / ASPECT_SPREAD) ** 2))
+
+
+def _split(piece: _Piece, ink: np.ndarray, score: Scores, stroke: float,
+           speck: float) -> list[_Piece]:
+    """Cut a piece into the digits it most plausibly holds (possibly just itself).
+
+    The candidate cut lines and the piece's sides are the nodes of a left-to-right path;
+    the stretch between two nodes is a part, worth log(score * shape prior * CUT_COST).
+    The best path is found by dynamic programming over all pairs of nodes."""
+    if piece.width <= ONE_DIGIT * piece.height:
+        return [piece]
+    h, w = piece.mask.shape
+    lines = _cut_lines(piece, stroke)
+    nodes = [np.full(h, -np.inf), *lines, np.full(h, np.inf)]
+    columns = np.arange(w)[None, :]
+    parts: dict[tuple[int, int], _Piece] = {}
+    for i in range(len(nodes)):
+        right_of = columns >= nodes[i][:, None]  # (h, w)
+        for j in range(i + 1, len(nodes)):
+            part = _clean(piece.mask & right_of & (columns < nodes[j][:, None]), speck)
+            if part is not None:
+                parts[i, j] = _moved(part, piece)
+    keys = list(parts)
+    scores = score(_inputs(ink, [parts[k] for k in keys]))  # (len(keys),)
+    worth = {k: np.log(max(float(s) * _shape_prior(parts[k]) * CUT_COST, 1e-300))
+             for k, s in zip(keys, scores, strict=True)}
+    best = [0.0] + [-np.inf] * (len(nodes) - 1)  # best[j]: the best path ending at node j
+    previous = [0] * len(nodes)
+    for j in range(1, len(nodes)):
+        for i in range(j):
+            if (i, j) in worth and best[i] + worth[i, j] > best[j]:
+                best[j], previous[j] = best[i] + worth[i, j], i
+    if not np.isfinite(best[-1]):
+        return [piece]
+    path, j = [], len(nodes) - 1
+    while j > 0:
+        path.append(parts[previous[j], j])
+        j = previous[j]
+    return path[::-1]
+
+
+def _clean(mask: np.ndarray, speck: float) -> _Piece | None:
+    """The part of mask (h, w) left once components smaller than `speck` are dropped,
+    cropped to its ink; None if nothing is left."""
+    labels, count = label_components(mask)
+    if count == 0:
+        return None
+    boxes = _component_boxes(labels, count)
+    big = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= speck
+    if not big.any():
+        return None
+    return _crop(np.isin(labels, np.flatnonzero(big) + 1))
+
+
+def _moved(part: _Piece, within: _Piece) -> _Piece:
+    """part, positioned in within's box, moved into the picture's coordinates."""
+    return _Piece(part.x0 + within.x0, part.y0 + within.y0, part.mask)
+
+
+def find_pieces(ink: np.ndarray, score: Scores) -> list[_Piece]:
+    """The ink image (H, W) -> one piece per digit, left to right (see the module doc)."""
+    mask = ink > INK_THRESHOLD * float(ink.max())
+    labels, count = label_components(mask)
+    if count == 0:
+        raise ImageError("blank image: no ink found")
+    _, starts, ends = ink_runs(mask)
+    stroke = float(np.median(ends - starts))  # a horizontal run mostly crosses one stroke
+    boxes = _component_boxes(labels, count)
+    heights = boxes[:, 3] - boxes[:, 1]
+    sizes = np.maximum(heights, boxes[:, 2] - boxes[:, 0])
+    areas = np.bincount(labels.reshape(-1), minlength=count + 1)[1:]
+    writing = float(np.median(heights[areas >= 0.2 * areas.max()]))
+    speck = SPECK * writing
+    keep = sizes >= speck
+    if keep.sum() > MAX_DIGITS:
+        raise ImageError(f"found {int(keep.sum())} separate marks, more than the "
+                         f"{MAX_DIGITS} digits a number may have here")
+    pieces = []
+    for piece in _group(labels, boxes, keep, writing):
+        pieces.extend(_split(piece, ink, score, stroke, speck))
+    return sorted(pieces, key=lambda p: p.x0 + p.x1)
+
+
+# ---------------------------------------------------------------------------------------
+# Pictures in, digits out
+
+
+def segment(image: Any, model: Any) -> list[Segment]:
+    """A picture of a number -> its digits, left to right.
+
+    image: a path, a PIL image or an array, as `images.preprocess` takes. model: the
+    classifier that judges where touching digits are cut (see `digit_scores`). Raises
+    ImageError if the picture is unreadable or holds no ink.
+    """
+    if isinstance(image, (str, os.PathLike)):
+        try:
+            return segment(load_image(image), model)
+        except ImageError as e:
+            message = str(e)
+            raise ImageError(message if message.startswith(str(image))
+                             else f"{image}: {message}") from None
+    gray = to_grayscale(image)
+    scale = 1
+    if not isinstance(image, np.ndarray):  # to_grayscale shrank large pictures this much
+        scale = -(-max(image.size) // WORK_SIDE)
+    ink = ink_image(gray)
+    pieces = find_pieces(ink, lambda x: digit_scores(model, x))
+    height, width = gray.shape[0] * scale, gray.shape[1] * scale
+    if scale > 1:
+        width, height = image.size
+    pixels = _inputs(ink, pieces)
+    return [Segment((p.x0 * scale, p.y0 * scale, min(p.x1 * scale, width),
+                     min(p.y1 * scale, height)), pixels[k])
+            for k, p in enumerate(pieces)]
+
+
+def read_number(model: Any, image: Any) -> Reading:
+    """Read the number written in a picture: segment it, then classify each digit.
+
+    Returns a Reading; `reading.number` is the digits as a string ("2025"). Raises
+    ImageError for an unreadable picture or one holding no ink.
+    """
+    segments = segment(image, model)
+    if not segments:
+        raise ImageError("no digits found")
+    probabilities = model.predict_proba(np.stack([s.pixels for s in segments]))  # (n, 10)
+    return Reading([ReadDigit(int(p.argmax()), float(p.max()), s.box, s.pixels)
+                    for s, p in zip(segments, probabilities, strict=True)])
