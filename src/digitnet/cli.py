@@ -4,6 +4,7 @@
     digitnet evaluate MODEL [--data-dir DIR] [--json FILE|-]
     digitnet report MODEL --out DIR [--data-dir DIR]
     digitnet predict MODEL IMAGE... [--top-k K] [--json] [--show-input DIR]
+    digitnet read MODEL IMAGE... [--json] [--show-input DIR]
     digitnet export MODEL --onnx OUT.onnx
     digitnet serve MODEL [--host 127.0.0.1] [--port 8000]
 
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate_parser(sub)
     _add_report_parser(sub)
     _add_predict_parser(sub)
+    _add_read_parser(sub)
     _add_export_parser(sub)
     _add_serve_parser(sub)
     _add_augment_parser(sub)
@@ -328,37 +330,17 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     """Predict every image; a file that fails gets its own error line, the rest go on."""
     import numpy as np
 
-    from .errors import ImageError
-    from .images import list_images, preprocess_file
+    from .images import preprocess_file
     from .model import load_model
 
     if not 1 <= args.top_k <= 10:
         parser.error(f"--top-k must be between 1 and 10, got {args.top_k}")
     model = load_model(args.model)
-    if args.show_input is not None:
-        try:
-            args.show_input.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise ImageError(f"--show-input {args.show_input}: cannot create the directory "
-                             f"({e.strerror or e})") from None
-    records: list[dict[str, Any]] = []  # one per file, in order, each "digit" or "error"
-    inputs: list[np.ndarray] = []  # (28, 28) uint8, one per record without an error
-    for given in args.images:
-        try:
-            files = list_images([given])
-        except ImageError as e:
-            records.append({"file": str(given), "error": str(e)})
-            continue
-        for path in files:
-            try:
-                inputs.append(preprocess_file(path))
-                records.append({"file": str(path)})
-            except ImageError as e:
-                records.append({"file": str(path), "error": str(e)})
-
+    records = _each_image(args.images, preprocess_file, key="input")
     ok = [r for r in records if "error" not in r]
-    saved: set[Path] = set()
-    if inputs:
+    outputs = _Outputs(args.show_input, args.images)
+    inputs = [r.pop("input") for r in ok]  # (28, 28) uint8 each
+    if ok:
         probabilities = model.predict_proba(np.stack(inputs))  # (n, 10)
         for record, probs, image in zip(ok, probabilities, inputs, strict=True):
             top = np.argsort(-probs, kind="stable")[: args.top_k]
@@ -366,8 +348,7 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
                           top_k=[{"digit": int(d), "probability": float(probs[d])} for d in top],
                           probabilities=[float(p) for p in probs])
             if args.show_input is not None:
-                record["input_image"] = str(_save_input(image, record["file"], args.show_input,
-                                                       saved))
+                record["input_image"] = str(outputs.save(image, Path(record["file"]).stem))
 
     for record in records:
         if "error" in record:
@@ -381,25 +362,149 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     return EXIT_ERROR if len(ok) < len(records) else 0
 
 
-def _save_input(image: Any, source: str, directory: Path, saved: set[Path]) -> Path:
-    """Write a (28, 28) uint8 network input as DIR/<name of source>.png; a name already
-    in `saved` (written by this run) gets a -2, -3 ... suffix. Returns the path written."""
-    from PIL import Image
+def _each_image(given: list[Path], work: Any, key: str) -> list[dict[str, Any]]:
+    """Run work(path) on every image file named or inside a named directory, in order.
 
+    Returns one record per file: {"file", key: what work returned}, or {"file", "error"}
+    when listing or work raised ImageError; one bad file never stops the others."""
     from .errors import ImageError
+    from .images import list_images
 
-    try:
-        stem = Path(source).stem or "image"
-        path, n = directory / f"{stem}.png", 1
-        while path in saved:
+    records: list[dict[str, Any]] = []
+    for path in given:
+        try:
+            files = list_images([path])
+        except ImageError as e:
+            records.append({"file": str(path), "error": str(e)})
+            continue
+        for file in files:
+            try:
+                records.append({"file": str(file), key: work(file)})
+            except ImageError as e:
+                records.append({"file": str(file), "error": str(e)})
+    return records
+
+
+class _Outputs:
+    """Where --show-input writes: PNGs in one directory, created on demand.
+
+    A name is never reused within a run (-2, -3 ... suffixes), and never one that is a
+    symlink or one of the input files, so writing cannot follow a link elsewhere or
+    overwrite a picture being read. Files are written atomically."""
+
+    def __init__(self, directory: Path | None, inputs: list[Path]):
+        self.directory = directory
+        self.used: set[Path] = set()
+        self.inputs: set[tuple[int, int]] = set()
+        for path in inputs:
+            try:
+                files = [path, *path.iterdir()] if path.is_dir() else [path]
+                self.inputs.update(_identity(f) for f in files if f.exists())
+            except OSError:
+                continue
+        if directory is not None:
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise OutputError(f"--show-input {directory}: cannot create the directory "
+                                  f"({e.strerror or e})") from None
+
+    def path_for(self, stem: str) -> Path:
+        """A fresh file name DIR/stem.png (or stem-2.png, ...) that is safe to write."""
+        assert self.directory is not None
+        stem, n = stem or "image", 1
+        path = self.directory / f"{stem}.png"
+        while path in self.used or path.is_symlink() or (
+                path.exists() and _identity(path) in self.inputs):
             n += 1
-            path = directory / f"{stem}-{n}.png"
-        Image.fromarray(image).save(path)
-    except OSError as e:
-        raise ImageError(f"{directory}: cannot write the input image ({e.strerror or e})") \
-            from None
-    saved.add(path)
-    return path
+            path = self.directory / f"{stem}-{n}.png"
+        self.used.add(path)
+        return path
+
+    def save(self, pixels: Any, stem: str, scale: int = 1) -> Path:
+        """Write a (h, w) uint8 gray or (h, w, 3) RGB picture as DIR/stem.png; returns it."""
+        from .images import save_png
+
+        path = self.path_for(stem)
+        save_png(pixels, path, scale=scale)
+        return path
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    """(device, inode) of a file, to recognise the same file under two names."""
+    info = path.stat()
+    return info.st_dev, info.st_ino
+
+
+def _add_read_parser(sub: Any) -> None:
+    read = sub.add_parser(
+        "read", help="read whole handwritten numbers (several digits in one picture)",
+        description="Read the number written in each picture: the digits are found "
+                    "(connected strokes, pieces of one digit joined, touching digits cut "
+                    "where the network is surest of both sides), ordered left to right, and "
+                    "each is preprocessed and classified as 'predict' does one digit.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    _model_argument(read)
+    read.add_argument("images", type=Path, nargs="+", metavar="IMAGE",
+                      help="image files (PNG, JPEG, BMP, GIF, TIFF, WebP) or directories")
+    read.add_argument("--json", action="store_true",
+                      help="print a JSON list: file, number, digits with probability and box "
+                           "(or error)")
+    read.add_argument("--show-input", type=Path, default=None, metavar="DIR",
+                      help="save each picture with its digits' numbered boxes, and each "
+                           "digit's 28x28 input, in DIR")
+    read.set_defaults(run=cmd_read)
+
+
+def cmd_read(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Read the number in every image; a file that fails gets its own error line."""
+    from .errors import ImageError
+    from .images import load_image
+    from .model import load_model
+    from .segment import read_number
+
+    model = load_model(args.model)
+    outputs = _Outputs(args.show_input, args.images)
+
+    def read(path: Path) -> Any:
+        picture = load_image(path)  # its errors name the file
+        try:
+            reading = read_number(model, picture)
+        except ImageError as e:  # blank, or no digits
+            raise ImageError(f"{path}: {e}") from None
+        if args.show_input is not None:
+            _show_reading(outputs, path, picture, reading)
+        return reading
+
+    records = _each_image(args.images, read, key="reading")
+    for record in records:
+        if "error" in record:
+            print(f"digitnet: error: {record['error']}", file=sys.stderr)
+            continue
+        record.update(record.pop("reading").to_dict())
+        if not args.json:
+            sure = ", ".join(f"{100 * d['probability']:.0f}%" for d in record["digits"])
+            print(f"{record['file']}: {record['number']} ({sure})")
+    if args.json:
+        print(json.dumps(records, indent=2))
+    return EXIT_ERROR if any("error" in r for r in records) else 0
+
+
+def _show_reading(outputs: _Outputs, path: Path, picture: Any, reading: Any) -> None:
+    """Write the picture with each digit's numbered box, and each digit's 28x28 input."""
+    import numpy as np
+    from PIL import ImageDraw
+
+    boxed = picture.convert("RGB")
+    draw = ImageDraw.Draw(boxed)
+    width = max(1, round(max(boxed.size) / 400))
+    for k, digit in enumerate(reading.digits, 1):
+        x0, y0, x1, y1 = digit.box
+        draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=(220, 30, 30), width=width)
+        draw.text((x0 + width + 1, y0 + width + 1), str(k), fill=(220, 30, 30))
+    outputs.save(np.asarray(boxed), f"{path.stem}-boxes")
+    for k, digit in enumerate(reading.digits, 1):
+        outputs.save(digit.pixels, f"{path.stem}-digit{k}")
 
 
 def _add_export_parser(sub: Any) -> None:

@@ -24,8 +24,8 @@ to the same), EXIF rotation is applied, the first frame of an animation is used,
 every failure becomes an ImageError naming the file.
 
 Pixel convention, as everywhere in digitnet: 0..255, 0 = background, 255 = ink.
-Not here: segmenting several digits in one picture (segment.py), deskewing, or evening out the uneven
-lighting of a photograph; `digitnet predict --show-input` shows what the network saw.
+Not here: segmenting several digits in one picture (segment.py), deskewing, or evening
+out the uneven lighting of a photograph; `digitnet predict --show-input` shows what the network saw.
 Pillow is imported only inside the functions that need it, to keep `import digitnet` fast.
 """
 
@@ -317,7 +317,8 @@ def list_images(paths: Iterable[str | os.PathLike]) -> list[Path]:
 
 
 def save_png(pixels: np.ndarray, path: str | Path, scale: int = 1) -> None:
-    """Write a (h, w) uint8 grayscale picture as a PNG, enlarged `scale` times (atomically).
+    """Write a (h, w) uint8 grayscale or (h, w, 3) RGB picture as a PNG, enlarged `scale`
+    times, atomically (a symlink at `path` is replaced, never followed).
 
     Raises OutputError if the file cannot be written.
     """
