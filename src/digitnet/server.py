@@ -1,11 +1,15 @@
 """The web app behind `digitnet serve`: a drawing page and a small JSON API over one model.
 
     GET  /             the page: draw a digit, see the guess, the probabilities and the
-                       28x28 image the network sees (plain HTML/CSS/JS from digitnet/web/)
+                       28x28 image the network sees; or switch to "number" and write a
+                       whole number on a wide pad (plain HTML/CSS/JS from digitnet/web/)
     POST /api/predict  a PNG/JPEG image (multipart field "file", or a data URL in JSON
                        {"image": "data:image/png;base64,..."}) or a JSON 28x28 array
                        {"pixels": [[0..255] * 28] * 28}; returns the digit, the ten
                        probabilities and the preprocessed 28x28 input
+    POST /api/read     a picture of a whole number, as an image like /api/predict's;
+                       returns {"number": "2025", "digits": [{digit, probability, box}]}
+                       (segment.read_number, the same as `digitnet read`)
     GET  /api/model    the model's metadata: architecture, test accuracy, training config
     GET  /healthz      {"status": "ok"}
 
@@ -44,6 +48,7 @@ from .constants import SIDE
 from .errors import DigitnetError, ImageError, MissingExtraError, ServerError
 from .images import load_image, preprocess
 from .model import Model, load_model
+from .segment import read_number
 
 MAX_BODY_BYTES = 2 * 1024 * 1024  # larger request bodies get 413
 MAX_IMAGE_PIXELS = 4096 * 4096  # larger images are refused from their header, before decoding
@@ -298,24 +303,27 @@ def _page_files() -> dict[str, bytes]:
     return {name: (folder / name).read_bytes() for name in PAGE_FILES}
 
 
-def _openapi_body() -> dict[str, Any]:
+def _openapi_body(pixels: bool = True) -> dict[str, Any]:
     """The OpenAPI description of POST /api/predict's request body (parsed by hand, since
-    one endpoint takes both JSON and multipart)."""
+    one endpoint takes both JSON and multipart); without the 28x28 array form when
+    `pixels` is false (POST /api/read)."""
     row = {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 255},
            "minItems": SIDE, "maxItems": SIDE}
+    image_request = {
+        "title": "ImageRequest", "type": "object", "required": ["image"],
+        "additionalProperties": False, "properties": {
+            "image": {"type": "string", "pattern": "^data:image/(png|jpeg);base64,",
+                      "description": "a PNG or JPEG image as a data URL"}}}
+    pixels_request = {
+        "title": "PixelsRequest", "type": "object", "required": ["pixels"],
+        "additionalProperties": False, "properties": {
+            "pixels": {"type": "array", "items": row, "minItems": SIDE, "maxItems": SIDE,
+                       "description": "28 rows of 28 pixels, 0 = background, 255 = ink"},
+            "preprocess": {"type": "boolean", "default": False,
+                           "description": "preprocess the array like an image first"}}}
+    forms = [pixels_request, image_request] if pixels else [image_request]
     return {"requestBody": {"required": True, "content": {
-        "application/json": {"schema": {"oneOf": [
-            {"title": "PixelsRequest", "type": "object", "required": ["pixels"],
-             "additionalProperties": False, "properties": {
-                 "pixels": {"type": "array", "items": row, "minItems": SIDE, "maxItems": SIDE,
-                            "description": "28 rows of 28 pixels, 0 = background, 255 = ink"},
-                 "preprocess": {"type": "boolean", "default": False,
-                                "description": "preprocess the array like an image first"}}},
-            {"title": "ImageRequest", "type": "object", "required": ["image"],
-             "additionalProperties": False, "properties": {
-                 "image": {"type": "string", "pattern": "^data:image/(png|jpeg);base64,",
-                           "description": "a PNG or JPEG image as a data URL"}}},
-        ]}},
+        "application/json": {"schema": {"oneOf": forms} if pixels else image_request},
         "multipart/form-data": {"schema": {
             "type": "object", "required": ["file"], "properties": {
                 "file": {"type": "string", "format": "binary",
@@ -328,6 +336,19 @@ class Prediction(BaseModel):
     probabilities: list[float] = Field(min_length=10, max_length=10,
                                        description="probability of each digit 0..9")
     input: list[list[int]] = Field(description="the 28x28 input the network saw, 0..255")
+
+
+class ReadDigitResult(BaseModel):
+    digit: int = Field(ge=0, le=9, description="the most probable digit")
+    probability: float = Field(ge=0, le=1, description="its probability")
+    box: list[int] = Field(min_length=4, max_length=4,
+                           description="x0, y0, x1, y1 in the picture's pixels (x1, y1 "
+                                       "exclusive)")
+
+
+class ReadResult(BaseModel):
+    number: str = Field(description="the digits read, left to right")
+    digits: list[ReadDigitResult]
 
 
 class ModelInfo(BaseModel):
@@ -377,9 +398,23 @@ async def _invalid(request: Request, e: RequestValidationError) -> JSONResponse:
 async def pixels_from_body(request: Request) -> np.ndarray:
     """The (28, 28) uint8 network input a request to /api/predict carries: an uploaded
     image, a data URL or a 28x28 array. Raises RequestError (4xx) naming the fault."""
+    data, payload = await _image_or_pixels(request)
+    if data is not None:
+        return await _in_worker(request, image_to_input, data)
+    pixels = pixels_from_json(payload["pixels"])
+    flag = payload.get("preprocess", False)
+    if not isinstance(flag, bool):
+        raise RequestError(422, f"preprocess must be true or false, got "
+                                f"{json.dumps(flag)[:40]}")
+    return preprocess_image(pixels) if flag else pixels
+
+
+async def _image_or_pixels(request: Request) -> tuple[bytes | None, dict[str, Any]]:
+    """A request's image file bytes (uploaded, or from a data URL) and None, or None and
+    the JSON payload holding "pixels". Raises RequestError (4xx) naming the fault."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media == "multipart/form-data":
-        return await _from_upload(request)
+        return await _from_upload(request), {}
     if media != "application/json":
         raise RequestError(415, f"send application/json or multipart/form-data, "
                                 f"got Content-Type {media or 'none'!r}")
@@ -401,17 +436,12 @@ async def pixels_from_body(request: Request) -> np.ndarray:
         if "preprocess" in keys:
             raise RequestError(422, "'preprocess' goes with 'pixels'; images are always "
                                     "preprocessed")
-        data = image_from_data_url(payload["image"])
-        return await _from_image_bytes(request, data)
-    pixels = pixels_from_json(payload["pixels"])
-    flag = payload.get("preprocess", False)
-    if not isinstance(flag, bool):
-        raise RequestError(422, f"preprocess must be true or false, got "
-                                f"{json.dumps(flag)[:40]}")
-    return preprocess_image(pixels) if flag else pixels
+        return image_from_data_url(payload["image"]), {}
+    return None, payload
 
 
-async def _from_upload(request: Request) -> np.ndarray:
+async def _from_upload(request: Request) -> bytes:
+    """The bytes of the one file uploaded in the multipart form field "file"."""
     try:
         form = await InMemoryParser(request.headers, request.stream(), max_files=1,
                                     max_fields=10).parse()
@@ -425,20 +455,39 @@ async def _from_upload(request: Request) -> np.ndarray:
         if isinstance(files[0], str):
             raise RequestError(422, "the form field 'file' must be an uploaded file "
                                     "(with a filename), not a text field")
-        data = await files[0].read()
+        return await files[0].read()
     finally:
         await form.close()
-    return await _from_image_bytes(request, data)
 
 
-async def _from_image_bytes(request: Request, data: bytes) -> np.ndarray:
-    async with request.app.state.image_slots:  # at most IMAGE_WORKERS decodes at once
-        return await run_in_threadpool(image_to_input, data)
+async def _in_worker(request: Request, work: Any, *args: Any) -> Any:
+    """work(*args) in a worker thread; at most IMAGE_WORKERS images are handled at once."""
+    async with request.app.state.image_slots:
+        return await run_in_threadpool(work, *args)
+
+
+def reading(model: Model, data: bytes) -> dict[str, Any]:
+    """PNG/JPEG bytes of a written number -> the JSON-ready /api/read answer:
+    {"number", "digits": [{"digit", "probability", "box"}]}. A picture with no ink or
+    no digits raises RequestError(422)."""
+    picture = decode_image(data)
+    try:
+        return read_number(model, picture).to_dict()
+    except ImageError as e:
+        raise RequestError(422, str(e)) from None
 
 
 async def predict(request: Request) -> Response:
     pixels = await pixels_from_body(request)
     return JSONResponse(prediction(request.app.state.model, pixels))
+
+
+async def read(request: Request) -> Response:
+    data, _ = await _image_or_pixels(request)
+    if data is None:
+        raise RequestError(422, "/api/read reads a picture: send 'image' (a data URL) or an "
+                                "uploaded file, not 'pixels'")
+    return JSONResponse(await _in_worker(request, reading, request.app.state.model, data))
 
 
 async def get_model(request: Request) -> Response:
@@ -472,6 +521,9 @@ def create_app(model: Model, name: str = "model") -> FastAPI:
     app.post("/api/predict", response_model=Prediction, responses=ERROR_RESPONSES,
              openapi_extra=_openapi_body(),
              summary="Classify a drawn digit (image or 28x28 array)")(predict)
+    app.post("/api/read", response_model=ReadResult, responses=ERROR_RESPONSES,
+             openapi_extra=_openapi_body(pixels=False),
+             summary="Read a handwritten number (several digits in one picture)")(read)
     app.get("/api/model", response_model=ModelInfo,
             summary="The served model's metadata")(get_model)
     app.get("/healthz", response_model=Health, summary="Liveness check")(healthz)
