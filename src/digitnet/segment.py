@@ -9,7 +9,10 @@ A picture is turned into ink exactly as for one digit (`images.to_grayscale`, th
                         1. specks (much smaller than the writing) are dropped;
                         2. a flat component (under half the writing's height) joins
                            the piece nearest in columns, and a partial-height one joins a
-                           piece sharing most of its columns: a 5's detached bar, a broken 4;
+                           piece sharing most of its columns: a 5's detached bar; a thin
+                           stroke joins the piece beside it when the classifier scores
+                           them higher as one digit than as two: a 4 whose stem and bar
+                           do not meet;
                         3. a piece wider than tall may hold touching digits: candidate
                            cut lines go through the columns crossing the least ink, upright
                            or slanted; every stretch between two of them (or the piece's
@@ -33,6 +36,7 @@ or signs (dropped as specks), or digits written inside one another's columns.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +51,7 @@ SPECK = 0.25  # a component smaller than this fraction of the writing's height i
 PARTIAL = 0.7  # a component shorter than this fraction of the writing is part of a digit ...
 SHARED = 0.5  # ... merged into a neighbour sharing at least this fraction of its columns
 FLAT = 0.5  # a component shorter than this fraction of the writing joins its nearest piece
+THIN = 0.3  # a component at most this wide for its height is a stroke that may join a piece
 ONE_DIGIT = 1.0  # a piece at most this wide for its height is one digit, never cut
 ASPECT_SPREAD = 0.3  # how fast a wider part becomes implausible as one digit (see _shape_prior)
 CUT_COST = 0.7  # each digit a piece is cut into multiplies its score by this
@@ -256,6 +261,48 @@ def _group(labels: np.ndarray, boxes: np.ndarray, keep: np.ndarray,
     return pieces
 
 
+def _joined(a: _Piece, b: _Piece) -> _Piece:
+    """One piece holding the ink of both."""
+    x0, y0 = min(a.x0, b.x0), min(a.y0, b.y0)
+    mask = np.zeros((max(a.y1, b.y1) - y0, max(a.x1, b.x1) - x0), bool)
+    for p in (a, b):
+        mask[p.y0 - y0:p.y1 - y0, p.x0 - x0:p.x1 - x0] |= p.mask
+    return _Piece(x0, y0, mask)
+
+
+def _join_strokes(pieces: list[_Piece], ink: np.ndarray, score: Scores,
+                  stroke: float) -> list[_Piece]:
+    """Join a thin stroke to the piece beside it (within a stroke's width) when the two
+    read better as one digit than as two: a 4 whose stem does not meet its bar. As for
+    cuts, each digit costs CUT_COST: joined wins when s(joined) > CUT_COST * s(a) * s(b)."""
+    pieces = sorted(pieces, key=lambda p: p.x0)
+    pairs = []
+    for k, (a, b) in enumerate(itertools.pairwise(pieces)):
+        near = b.x0 - a.x1 <= stroke
+        thin = min(a.width / a.height, b.width / b.height) <= THIN
+        if near and thin:
+            joined = _joined(a, b)
+            if joined.width <= ONE_DIGIT * joined.height:
+                pairs.append((k, joined))
+    if not pairs:
+        return pieces
+    flat = [p for k, joined in pairs for p in (pieces[k], pieces[k + 1], joined)]
+    s = score(_inputs(ink, flat)).reshape(-1, 3)  # (pairs, 3): a, b, joined
+    out, skip = [], set()
+    for (k, joined), (sa, sb, sj) in zip(pairs, s, strict=True):
+        if k not in skip and sj > CUT_COST * sa * sb:
+            out.append((k, joined))
+            skip.update((k, k + 1))
+    merged = dict(out)
+    result = []
+    for k, piece in enumerate(pieces):
+        if k in merged:
+            result.append(merged[k])
+        elif k not in skip:
+            result.append(piece)
+    return result
+
+
 def _inputs(ink: np.ndarray, pieces: list[_Piece]) -> np.ndarray:
     """The network inputs (n, 28, 28) uint8 for pieces of the ink image (H, W).
 
@@ -386,7 +433,7 @@ def find_pieces(ink: np.ndarray, score: Scores) -> list[_Piece]:
         raise ImageError(f"found {int(keep.sum())} separate marks, more than the "
                          f"{MAX_DIGITS} digits a number may have here")
     pieces = []
-    for piece in _group(labels, boxes, keep, writing):
+    for piece in _join_strokes(_group(labels, boxes, keep, writing), ink, score, stroke):
         pieces.extend(_split(piece, ink, score, stroke, speck))
     return sorted(pieces, key=lambda p: p.x0 + p.x1)
 

@@ -1,11 +1,14 @@
 // digitnet's drawing page: draw on the pad (mouse, pen or finger), and the network's guess
 // updates as you draw. Each prediction sends the pad as a PNG to POST api/predict, which
 // preprocesses it exactly as the command line does; the 28x28 image it returns is shown
-// enlarged. No framework and no build step.
+// enlarged. In "A number" mode the pad is three times as wide and goes to POST api/read,
+// which answers with the number and each digit's box; the boxes are drawn over the pad.
+// No framework and no build step.
 "use strict";
 
 (() => {
-  const SIZE = 280;        // the pad's drawing units (CSS scales it to the card)
+  const SIZE = 280;        // the pad's height in drawing units (CSS scales it to the card)
+  const WIDE = 3;          // in number mode the pad is this many times as wide as tall
   const BRUSH = 22;        // stroke width in drawing units: about MNIST's once shrunk to 20x20
   const INK = "#111";
   const PAPER = "#fff";
@@ -14,13 +17,23 @@
 
   const $ = (id) => document.getElementById(id);
   const pad = $("pad"), drop = $("drop"), seen = $("seen"), result = $("result");
+  const boxes = $("boxes"), boxesCtx = boxes.getContext("2d");
+  const numberCard = $("number-card"), numberOut = $("number"), digitList = $("digits");
   const guess = $("guess"), confidence = $("confidence"), statusLine = $("status");
   const ctx = pad.getContext("2d");
   const seenCtx = seen.getContext("2d");
 
   const scale = Math.min(Math.max(window.devicePixelRatio || 1, 1), 3);
-  pad.width = pad.height = Math.round(SIZE * scale);
-  ctx.setTransform(scale, 0, 0, scale, 0, 0);
+  let width = SIZE;        // the pad's width in drawing units: SIZE, or WIDE * SIZE
+  let numberMode = false;  // reading whole numbers (api/read) instead of one digit
+  let shown = { x: 0, y: 0, s: 1 };  // picture pixels -> pad pixels, for the digits' boxes
+
+  function sizePad() {
+    pad.width = boxes.width = Math.round(width * scale);
+    pad.height = boxes.height = Math.round(SIZE * scale);
+    ctx.setTransform(scale, 0, 0, scale, 0, 0);
+  }
+  sizePad();
 
   let drawing = false;     // a pointer is down on the pad
   let last = null;         // the previous point of the current stroke
@@ -49,8 +62,10 @@
 
   function setStatus(state, message = "", isError = false) {
     result.dataset.status = state;
-    statusLine.textContent = message;
-    statusLine.classList.toggle("error", isError);
+    for (const line of [statusLine, $("number-status")]) {
+      line.textContent = message;
+      line.classList.toggle("error", isError);
+    }
   }
 
   function showPrediction(data) {
@@ -71,7 +86,33 @@
     seenCtx.putImageData(image, 0, 0);
   }
 
+  function showReading(data) {
+    numberOut.textContent = data.number;
+    numberCard.dataset.status = "done";
+    digitList.replaceChildren(...data.digits.map((d, k) => {
+      const item = document.createElement("li");
+      item.dataset.digit = String(d.digit);
+      item.innerHTML = `<b>${d.digit}</b>${percent(d.probability)}`;
+      item.title = `digit ${k + 1}: ${d.digit}, ${percent(d.probability)} sure`;
+      return item;
+    }));
+    boxesCtx.clearRect(0, 0, boxes.width, boxes.height);
+    const line = Math.max(2, Math.round(2 * scale));
+    boxesCtx.lineWidth = line;
+    boxesCtx.font = `600 ${Math.round(18 * scale)}px system-ui, sans-serif`;
+    data.digits.forEach((d, k) => {
+      const [x0, y0, x1, y1] = d.box.map((v, i) => (i % 2 ? shown.y : shown.x) + v * shown.s);
+      boxesCtx.strokeStyle = boxesCtx.fillStyle = "#2563eb";
+      boxesCtx.strokeRect(x0, y0, x1 - x0, y1 - y0);
+      boxesCtx.fillText(`${d.digit}`, x0 + line, Math.max(y0 - 2 * line, 16 * scale));
+    });
+  }
+
   function resetPrediction() {
+    numberOut.textContent = "?";
+    numberCard.dataset.status = "idle";
+    digitList.replaceChildren();
+    boxesCtx.clearRect(0, 0, boxes.width, boxes.height);
     guess.textContent = "?";
     confidence.textContent = "–";
     for (const b of bars) {
@@ -89,7 +130,8 @@
     const mine = generation;
     let data = null, ok = false;
     try {
-      const response = await fetch("api/predict", { method: "POST", headers, body });
+      const endpoint = numberMode ? "api/read" : "api/predict";
+      const response = await fetch(endpoint, { method: "POST", headers, body });
       ok = response.ok;
       data = await response.json();
     } catch (err) {
@@ -97,9 +139,8 @@
     }
     if (mine !== generation) return false;  // cleared or replaced meanwhile
     if (ok) {
-      showPrediction(data);
-      statusLine.textContent = "";
-      statusLine.classList.remove("error");
+      if (numberMode) showReading(data); else showPrediction(data);
+      setStatus(result.dataset.status);
     } else {
       setStatus("error", (data && data.error) || "the server refused the request", true);
     }
@@ -141,7 +182,8 @@
     timer = null;
     again = false;
     ctx.fillStyle = PAPER;
-    ctx.fillRect(0, 0, SIZE, SIZE);
+    ctx.fillRect(0, 0, width, SIZE);
+    shown = { x: 0, y: 0, s: 1 };
     inked = uploaded = false;
     drop.classList.remove("inked");
     resetPrediction();
@@ -150,7 +192,7 @@
 
   function pointFrom(event) {
     const box = pad.getBoundingClientRect();
-    return { x: (event.clientX - box.left) * SIZE / box.width,
+    return { x: (event.clientX - box.left) * width / box.width,
              y: (event.clientY - box.top) * SIZE / box.height };
   }
 
@@ -220,9 +262,10 @@
     const url = URL.createObjectURL(file);
     const picture = new Image();
     picture.onload = () => {
-      const fit = Math.min(SIZE / picture.width, SIZE / picture.height);
+      const fit = Math.min(width / picture.width, SIZE / picture.height);
       const w = picture.width * fit, h = picture.height * fit;
-      ctx.drawImage(picture, (SIZE - w) / 2, (SIZE - h) / 2, w, h);
+      ctx.drawImage(picture, (width - w) / 2, (SIZE - h) / 2, w, h);
+      shown = { x: (width - w) / 2 * scale, y: (SIZE - h) / 2 * scale, s: fit * scale };
       URL.revokeObjectURL(url);
     };
     picture.onerror = () => URL.revokeObjectURL(url);
@@ -260,6 +303,22 @@
   // A file dropped beside the pad must not replace the page.
   window.addEventListener("dragover", (event) => event.preventDefault());
   window.addEventListener("drop", (event) => event.preventDefault());
+
+  // ---- one digit or a whole number ----
+  function setMode(number) {
+    numberMode = number;
+    width = number ? WIDE * SIZE : SIZE;
+    document.body.classList.toggle("number-mode", number);
+    $("mode-digit").setAttribute("aria-pressed", String(!number));
+    $("mode-number").setAttribute("aria-pressed", String(number));
+    pad.setAttribute("aria-label", number ? "Drawing pad: write a number"
+                                          : "Drawing pad: draw one digit");
+    $("pad-hint").textContent = number ? "write a number" : "draw a digit";
+    sizePad();
+    clearPad();
+  }
+  $("mode-digit").addEventListener("click", () => setMode(false));
+  $("mode-number").addEventListener("click", () => setMode(true));
 
   // ---- the model's details ----
   fetch("api/model").then((r) => r.json()).then((info) => {
