@@ -270,3 +270,42 @@ def test_upload_or_drop_an_image_file(browser, server, mnist, tmp_path):
     assert "not a PNG or JPEG" in page.text_content("#status")
     assert errors == []
     page.context.close()
+
+
+def test_write_a_number_with_the_mouse_and_watch_it_read(browser, server, tmp_path):
+    """Number mode: a wide pad; "1", "0", "1" written with the mouse are read as 101, with
+    one box per digit drawn over the pad and each digit listed."""
+    page, errors = open_page(browser, server, viewport={"width": 1200, "height": 800})
+    page.click("#mode-number")
+    assert page.get_attribute("#mode-number", "aria-pressed") == "true"
+    box = page.locator("#pad").bounding_box()
+    assert box["width"] > 2.5 * box["height"]  # the wide pad
+    for left in (0.2, 0.5, 0.8):
+        if left == 0.5:  # a "0": an upright ellipse, narrow for the wide pad
+            angles = np.linspace(0, 2 * np.pi, 41) - np.pi / 2
+            draw_with_mouse(page, [(left + 0.065 * np.cos(a), 0.5 + 0.3 * np.sin(a))
+                                   for a in angles])
+        else:  # a "1"
+            draw_with_mouse(page, [(left, 0.18 + 0.64 * i / 16) for i in range(17)])
+    page.wait_for_selector('#number-card[data-status="done"]', timeout=20_000)
+    page.wait_for_selector('#result[data-status="done"], #result[data-status="error"]',
+                           timeout=20_000, state="attached")  # hidden in number mode
+    assert page.get_attribute("#result", "data-status") == "done", \
+        page.text_content("#number-status")
+    assert page.text_content("#number") == "101"
+    assert page.locator("#digits li").evaluate_all(
+        "items => items.map(i => i.dataset.digit)") == ["1", "0", "1"]
+    boxed = page.evaluate("""() => {
+        const c = document.getElementById("boxes");
+        const data = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+        let drawn = 0;
+        for (let i = 3; i < data.length; i += 4) drawn += data[i] > 0;
+        return drawn; }""")
+    assert boxed > 0  # the digits' boxes are drawn over the pad
+    page.screenshot(path=str(tmp_path / "number.png"), full_page=True, animations="disabled")
+    page.click("#clear")
+    assert page.text_content("#number") == "?"
+    page.click("#mode-digit")
+    assert page.locator("#pad").bounding_box()["width"] < 1.2 * box["height"]
+    assert errors == []
+    page.context.close()
