@@ -53,8 +53,9 @@ SHARED = 0.5  # ... merged into a neighbour sharing at least this fraction of it
 FLAT = 0.5  # a component shorter than this fraction of the writing joins its nearest piece
 THIN = 0.3  # a component at most this wide for its height is a stroke that may join a piece
 ONE_DIGIT = 1.0  # a piece at most this wide for its height is one digit, never cut
-ASPECT_SPREAD = 0.3  # how fast a wider part becomes implausible as one digit (see _shape_prior)
-CUT_COST = 0.7  # each digit a piece is cut into multiplies its score by this
+ASPECT_SPREAD = 0.6  # how fast a wider part becomes implausible as one digit (see _shape_prior)
+SHORT = 0.1  # a cut-off part much shorter than its piece is this much less plausible
+CUT_COST = 0.9  # each digit a piece is cut into multiplies its score by this
 MAX_CUTS = 16  # candidate cut lines per piece, at most
 SLANTS = (0.0, -0.25, 0.25)  # cut lines lean this many columns per row
 MAX_DIGITS = 60  # pictures with more separate marks than this are refused (not a number)
@@ -272,13 +273,13 @@ def _joined(a: _Piece, b: _Piece) -> _Piece:
 
 def _join_strokes(pieces: list[_Piece], ink: np.ndarray, score: Scores,
                   stroke: float) -> list[_Piece]:
-    """Join a thin stroke to the piece beside it (within a stroke's width) when the two
+    """Join a thin stroke to the piece beside it (within half a stroke's width) when the two
     read better as one digit than as two: a 4 whose stem does not meet its bar. As for
     cuts, each digit costs CUT_COST: joined wins when s(joined) > CUT_COST * s(a) * s(b)."""
     pieces = sorted(pieces, key=lambda p: p.x0)
     pairs = []
     for k, (a, b) in enumerate(itertools.pairwise(pieces)):
-        near = b.x0 - a.x1 <= stroke
+        near = b.x0 - a.x1 <= stroke / 2
         thin = min(a.width / a.height, b.width / b.height) <= THIN
         if near and thin:
             joined = _joined(a, b)
@@ -350,11 +351,14 @@ def _cut_lines(piece: _Piece, stroke: float) -> list[np.ndarray]:
     return lines
 
 
-def _shape_prior(part: _Piece) -> float:
-    """How plausible a part's shape is for one digit: 1 up to ONE_DIGIT times as wide as
-    tall, then falling (a Gaussian in the excess aspect ratio of width ASPECT_SPREAD)."""
+def _shape_prior(part: _Piece, height: int) -> float:
+    """How plausible a part of a piece `height` tall is as one digit: 1 up to ONE_DIGIT
+    times as wide as tall, then falling (a Gaussian in the excess aspect ratio of width
+    ASPECT_SPREAD); times SHORT if it is under PARTIAL of the piece's height (digits
+    written side by side are about equally tall; a flap cut off one digit is not)."""
     excess = max(part.width / part.height - ONE_DIGIT, 0.0)
-    return float(np.exp(-(excess / ASPECT_SPREAD) ** 2))
+    short = SHORT if part.height < PARTIAL * height else 1.0
+    return short * float(np.exp(-(excess / ASPECT_SPREAD) ** 2))
 
 
 def _split(piece: _Piece, ink: np.ndarray, score: Scores, stroke: float,
@@ -379,7 +383,7 @@ def _split(piece: _Piece, ink: np.ndarray, score: Scores, stroke: float,
                 parts[i, j] = _moved(part, piece)
     keys = list(parts)
     scores = score(_inputs(ink, [parts[k] for k in keys]))  # (len(keys),)
-    worth = {k: np.log(max(float(s) * _shape_prior(parts[k]) * CUT_COST, 1e-300))
+    worth = {k: np.log(max(float(s) * _shape_prior(parts[k], h) * CUT_COST, 1e-300))
              for k, s in zip(keys, scores, strict=True)}
     best = [0.0] + [-np.inf] * (len(nodes) - 1)  # best[j]: the best path ending at node j
     previous = [0] * len(nodes)
