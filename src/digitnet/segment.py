@@ -14,8 +14,8 @@ A picture is turned into ink exactly as for one digit (`images.to_grayscale`, th
                            them higher as one digit than as two: a 4 whose stem and bar
                            do not meet;
                         3. a piece wider than tall may hold touching digits: candidate
-                           cut lines go through the columns crossing the least ink, upright
-                           or slanted; every stretch between two of them (or the piece's
+                           cuts start at the columns crossing the least ink and follow the
+                           path of least ink from top to bottom (a seam); every stretch between two of them (or the piece's
                            sides) is made into a network input and scored; the split into
                            parts with the highest product of score x shape prior x CUT_COST
                            wins (dynamic programming). Not cutting is one of the splits, and
@@ -57,7 +57,9 @@ ASPECT_SPREAD = 0.6  # how fast a wider part becomes implausible as one digit (s
 SHORT = 0.1  # a cut-off part much shorter than its piece is this much less plausible
 CUT_COST = 0.9  # each digit a piece is cut into multiplies its score by this
 MAX_CUTS = 16  # candidate cut lines per piece, at most
-SLANTS = (0.0, -0.25, 0.25)  # cut lines lean this many columns per row
+SLANTS = (0.0, -0.25, 0.25)  # cut lines lean this many columns per row (without SEAMS)
+SEAMS = True  # cut along the least-ink path near each column instead of straight lines
+SEAM_REACH = 0.2  # a seam strays at most this fraction of the piece's height from its column
 MAX_DIGITS = 60  # pictures with more separate marks than this are refused (not a number)
 
 Scores = Callable[[np.ndarray], np.ndarray]  # network inputs (n, 28, 28) -> scores (n,)
@@ -341,14 +343,39 @@ def _cut_lines(piece: _Piece, stroke: float) -> list[np.ndarray]:
             columns.append(int(c))
         if len(columns) == wanted:
             break
-    rows = np.arange(h)
-    lines = []
-    for c in sorted(columns):
-        options = [c + 0.5 + slant * (rows - h / 2) for slant in SLANTS]
-        crossed = [piece.mask[rows, np.clip(line.astype(int), 0, w - 1)].sum()
-                   for line in options]
-        lines.append(options[int(np.argmin(crossed))])
-    return lines
+    if not SEAMS:
+        rows = np.arange(h)
+        lines = []
+        for c in sorted(columns):
+            options = [c + 0.5 + slant * (rows - h / 2) for slant in SLANTS]
+            crossed = [piece.mask[rows, np.clip(line.astype(int), 0, w - 1)].sum()
+                       for line in options]
+            lines.append(options[int(np.argmin(crossed))])
+        return lines
+    return [_seam(piece.mask, c, max(2, round(SEAM_REACH * h))) for c in sorted(columns)]
+
+
+def _seam(mask: np.ndarray, column: int, reach: int) -> np.ndarray:
+    """The cut from top to bottom of mask (h, w) near `column` that crosses the least ink:
+    (h,) its column in each row, moving at most one column per row and staying within
+    `reach` of `column` (dynamic programming over rows, as in seam carving). Pixels left
+    of it go to the left part."""
+    h, w = mask.shape
+    columns = np.arange(max(column - reach, 1), min(column + reach, w - 1) + 1)
+    pull = 0.01 * np.abs(columns - column)  # among equal seams, the one nearest the column
+    ink = mask[:, columns].astype(np.float64) + pull  # (h, k)
+    cost = ink[0].copy()
+    step = np.zeros((h, len(columns)), np.int64)  # -1, 0, +1: where each row came from
+    for r in range(1, h):
+        options = np.stack([np.r_[np.inf, cost[:-1]], cost, np.r_[cost[1:], np.inf]])
+        choice = options.argmin(axis=0)
+        cost = options[choice, np.arange(len(columns))] + ink[r]
+        step[r] = choice - 1
+    path = np.empty(h, np.int64)
+    path[-1] = int(cost.argmin())
+    for r in range(h - 1, 0, -1):
+        path[r - 1] = path[r] + step[r, path[r]]
+    return columns[path].astype(np.float64)
 
 
 def _shape_prior(part: _Piece, height: int) -> float:
