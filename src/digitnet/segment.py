@@ -15,8 +15,9 @@ A picture is turned into ink exactly as for one digit (`images.to_grayscale`, th
                            do not meet;
                         3. a piece wider than tall may hold touching digits: candidate
                            cuts start at the columns crossing the least ink and follow the
-                           path of least ink from top to bottom (a seam); every stretch between two of them (or the piece's
-                           sides) is made into a network input and scored; the split into
+                           path of least ink from top to bottom (a seam); every stretch
+                           between two of them (or the piece's sides) is made into a
+                           network input and scored; the split into
                            parts with the highest product of score x shape prior x CUT_COST
                            wins (dynamic programming). Not cutting is one of the splits, and
                            the per-part CUT_COST keeps digits whole unless cutting pays;
@@ -57,8 +58,6 @@ ASPECT_SPREAD = 0.6  # how fast a wider part becomes implausible as one digit (s
 SHORT = 0.1  # a cut-off part much shorter than its piece is this much less plausible
 CUT_COST = 0.9  # each digit a piece is cut into multiplies its score by this
 MAX_CUTS = 16  # candidate cut lines per piece, at most
-SLANTS = (0.0, -0.25, 0.25)  # cut lines lean this many columns per row (without SEAMS)
-SEAMS = True  # cut along the least-ink path near each column instead of straight lines
 SEAM_REACH = 0.2  # a seam strays at most this fraction of the piece's height from its column
 MAX_DIGITS = 60  # pictures with more separate marks than this are refused (not a number)
 
@@ -328,9 +327,8 @@ def _inputs(ink: np.ndarray, pieces: list[_Piece]) -> np.ndarray:
 
 def _cut_lines(piece: _Piece, stroke: float) -> list[np.ndarray]:
     """Candidate cuts through a piece, left to right: each (h,) the cut's column in every
-    row of the piece. They pass through the columns crossing the least ink (at least a
-    stroke from the sides and from each other), each at the slant of SLANTS that crosses
-    the least ink there."""
+    row of the piece. They start from the columns crossing the least ink (at least a
+    stroke from the sides and from each other) and follow the least ink (`_seam`)."""
     h, w = piece.mask.shape
     margin = max(round(stroke), 2)
     if w <= 2 * margin:
@@ -343,15 +341,6 @@ def _cut_lines(piece: _Piece, stroke: float) -> list[np.ndarray]:
             columns.append(int(c))
         if len(columns) == wanted:
             break
-    if not SEAMS:
-        rows = np.arange(h)
-        lines = []
-        for c in sorted(columns):
-            options = [c + 0.5 + slant * (rows - h / 2) for slant in SLANTS]
-            crossed = [piece.mask[rows, np.clip(line.astype(int), 0, w - 1)].sum()
-                       for line in options]
-            lines.append(options[int(np.argmin(crossed))])
-        return lines
     return [_seam(piece.mask, c, max(2, round(SEAM_REACH * h))) for c in sorted(columns)]
 
 
