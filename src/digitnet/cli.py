@@ -156,6 +156,8 @@ def _epoch_line(record: dict[str, Any], epochs: int) -> str:
         parts.append(f"test {100 * record['test_accuracy']:.2f}%")
     parts.append(f"lr {record['lr']:.3g}")
     parts.append(f"{record['seconds']:.1f}s")
+    if "threads" in record:
+        parts.append(f"{record['threads']} thread{'s' if record['threads'] > 1 else ''}")
     return "  ".join(parts)
 
 

@@ -78,7 +78,6 @@ def require_web() -> None:
     try:
         import fastapi  # noqa: F401
         import python_multipart  # noqa: F401
-        import threadpoolctl  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError as e:
         raise MissingExtraError(
