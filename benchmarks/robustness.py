@@ -55,6 +55,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 PEN_WIDTHS = (6, 10, 16, 22, 30, 40)  # on the page's 280-unit pad: thin to thick
+GALLERY_PER_SET = 48  # mistakes shown from each digit set
 
 
 # ---- scoring ------------------------------------------------------------------------------
@@ -198,17 +199,20 @@ def draw_stroke(page: Any, stroke: sets.Stroke) -> None:
 
 
 def gallery(mistakes: list[tuple[np.ndarray, int, int]], path: Path, columns: int = 12) -> None:
-    """A PNG grid of (input (28, 28), true, predicted or -1) mistakes, dark ink on white."""
-    from PIL import Image, ImageDraw
+    """A PNG grid of (input (28, 28), true, predicted or -1) mistakes, dark ink on white,
+    each under "true>predicted" ("true>?" when declined)."""
+    from PIL import Image, ImageDraw, ImageFont
 
-    cell, label = 84, 16
+    cell, label = 84, 18
+    font = ImageFont.load_default(size=15)
     rows = max(1, -(-len(mistakes) // columns))
     sheet = Image.new("L", (columns * cell, rows * (cell + label)), 255)
     draw = ImageDraw.Draw(sheet)
     for k, (image, true, predicted) in enumerate(mistakes):
         x, y = (k % columns) * cell, (k // columns) * (cell + label)
         sheet.paste(Image.fromarray(255 - image).resize((cell, cell)), (x, y + label))
-        draw.text((x + 4, y + 2), f"{true}>{'?' if predicted < 0 else predicted}", fill=0)
+        draw.text((x + 4, y + 2), f"{true}>{'?' if predicted < 0 else predicted}", fill=0,
+                  font=font)
     sheet.save(path)
 
 
@@ -233,14 +237,14 @@ def measure(model_arg: str, per_style: int, count: int, web: int, seed: int,
     inputs, refused = preprocess_all(pictures)
     predicted, declined = verdicts(model, inputs, refused)
     digits["sklearn_digits"] = digit_figures(predicted, declined, labels)
-    mistakes += _mistakes(inputs, labels, predicted, declined)
+    mistakes += _mistakes(inputs, labels, predicted, declined)[:GALLERY_PER_SET]
 
     items = sets.mnist_pictures(mnist.x_test, mnist.y_test, rng, per_style)
     digits["mnist_pictures"] = run_cli_on_pictures(model_arg, items)
     inputs, refused = preprocess_all([picture for _, picture, _ in items])
     labels = np.array([label for _, _, label in items])
     predicted, declined = verdicts(model, inputs, refused)
-    mistakes += _mistakes(inputs, labels, predicted, declined)
+    mistakes += _mistakes(inputs, labels, predicted, declined)[:GALLERY_PER_SET]
 
     if web:
         digits["web_drawn"] = web_drawn(model_arg, web, rng)
@@ -255,7 +259,7 @@ def measure(model_arg: str, per_style: int, count: int, web: int, seed: int,
         "fashion_mnist": non_digit_figures(model, sets.fashion(rng, count)),
     }
     if gallery_path is not None:
-        gallery(mistakes[:96], gallery_path)
+        gallery(mistakes, gallery_path)
     return {
         "model": model_arg, "reject_threshold": threshold,
         "digits": digits, "non_digits": non_digits,
