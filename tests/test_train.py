@@ -11,8 +11,9 @@ import pytest
 from test_data import write_dataset
 
 from digitnet import Classifier, Config, TrainingDiverged, preset, train
+from digitnet.checkpoint import load_checkpoint, save_checkpoint
 from digitnet.cli import build_parser
-from digitnet.model import load_checkpoint, save_checkpoint
+from digitnet.inputs import network_inputs
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +143,7 @@ def test_early_stopping_keeps_the_best_validation_weights(small):
     if result.stopped_early:
         assert len(val) - result.best_epoch == config.patience
     # the returned weights are the best epoch's: recompute their validation accuracy
-    split = train.split_validation(train.prepare_inputs(x, config), y, config.val_split,
+    split = train.split_validation(network_inputs(x, config), y, config.val_split,
                                    np.random.default_rng([config.seed, 1]))
     accuracy, _ = train.evaluate(result.params, split[2], split[3], config.loss)
     assert accuracy == max(val)

@@ -30,7 +30,8 @@ import numpy as np
 
 from . import network
 from .errors import DigitnetError
-from .model import Model, atomic_write
+from .files import atomic_write
+from .model import Model
 
 OPSET = 17
 IR_VERSION = 8  # the IR version of opset 17; keeps the file readable by older runtimes
