@@ -177,6 +177,8 @@ def test_api_declines_a_scribble(strict_model, scores):
         assert info["reject_threshold"] == strict_model.reject_threshold
         schema = client.get("/openapi.json").json()["components"]["schemas"]["Prediction"]
         assert {"digit_score", "reason"} <= set(schema["properties"])
+        kinds = [kind.get("type") for kind in schema["properties"]["digit"]["anyOf"]]
+        assert sorted(kinds) == ["integer", "null"]  # the spec allows "digit": null
 
 
 def test_the_page_says_not_a_digit_for_a_scribble(strict_file, browser):
