@@ -180,7 +180,7 @@ def test_classifier_api(small):
     assert (clf.predict(xt) == proba.argmax(axis=1)).all()
     assert clf.score(xt, yt) == np.mean(clf.predict(xt) == yt) > 0.8
     assert [r["epoch"] for r in clf.history_] == [1, 2]
-    with pytest.raises(ValueError, match="x must be shaped"):
+    with pytest.raises(ValueError, match=r"shaped \(n, 28, 28\) or \(n, 784\)"):
         clf.fit(x[:, :10], y)
     with pytest.raises(ValueError, match=r"digits 0\.\.9"):
         clf.fit(x, y + 10)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import PRESETS, Config
+from .constants import CLASSES, architecture
 from .errors import DigitnetError, OutputError
 from .version import __version__
 
@@ -201,7 +202,7 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     if not args.quiet:
         resumed = f", resuming after epoch {state.epoch}" if state is not None else ""
-        print(f"training 784-{config.hidden}-10 ({config.preset} preset{resumed}) on "
+        print(f"training {architecture(config.hidden)} ({config.preset} preset{resumed}) on "
               f"{data.source}: {len(data.x_train) - config.val_split} train, "
               f"{config.val_split} validation, {len(data.x_test)} test images", flush=True)
     clf = Classifier(config).fit(
@@ -229,8 +230,9 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.plot is not None:
         from .report import plot_learning_curves
 
-        plot_learning_curves(result.history, args.plot, f"Learning curves (784-{config.hidden}"
-                             f"-10, {config.preset} preset, {data.source})")
+        plot_learning_curves(result.history, args.plot,
+                             f"Learning curves ({architecture(config.hidden)}, "
+                             f"{config.preset} preset, {data.source})")
         print(f"learning curves written to {args.plot}")
     return 0
 
@@ -345,8 +347,8 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     from .images import list_images, preprocess_file
     from .model import load_model
 
-    if not 1 <= args.top_k <= 10:
-        parser.error(f"--top-k must be between 1 and 10, got {args.top_k}")
+    if not 1 <= args.top_k <= CLASSES:
+        parser.error(f"--top-k must be between 1 and {CLASSES}, got {args.top_k}")
     model = load_model(args.model)
     if args.show_input is not None:
         try:

@@ -29,7 +29,7 @@ import numpy as np
 
 from . import network
 from .config import Config
-from .constants import CLASSES, PIXELS, SIDE
+from .constants import SIDE, architecture
 from .errors import ModelFileError
 from .images import preprocess_file
 from .inputs import network_inputs
@@ -79,7 +79,7 @@ class Model:
     def __repr__(self) -> str:
         accuracy = self.metadata.get("test_accuracy")
         tail = f", test accuracy {100 * accuracy:.2f}%" if isinstance(accuracy, float) else ""
-        return f"<digitnet.Model {PIXELS}-{self.hidden}-{CLASSES} {self.params['W1'].dtype}{tail}>"
+        return f"<digitnet.Model {architecture(self.hidden)} {self.params['W1'].dtype}{tail}>"
 
     def _outputs(self, x: np.ndarray) -> np.ndarray:
         """Network outputs z (n, 10) for pixels x (see `inputs.network_inputs`)."""

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from .constants import SIDE
+from .constants import SIDE, architecture
 from .errors import DigitnetError, ImageError, MissingExtraError, ServerError
 from .images import load_image, preprocess
 from .model import Model, load_model
@@ -546,7 +546,7 @@ def serve(model_path: str | Path, host: str = "127.0.0.1", port: int = 8000,
     model = load_model(model_path)  # once, before listening; a bad file stops us here
     app = create_app(model, Path(model_path).name)
     sock = listen(host, port)
-    arch = f"784-{model.hidden}-10"
+    arch = architecture(model.hidden)
     print(f"digitnet: serving {arch} model {Path(model_path).name} at {url_of(sock)} "
           f"(Ctrl-C to stop)", flush=True)
     config = uvicorn.Config(app, log_level="warning" if quiet else "info",
