@@ -77,6 +77,13 @@ def test_every_command_takes_builtin(packaged, seven, tmp_path, capsys):
     assert (tmp_path / "b.onnx").stat().st_size > 1000
 
 
+def test_report_takes_builtin(packaged, tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="the plot extra is not installed")
+    assert main(["report", "builtin", "--out", str(tmp_path / "report")]) == 0
+    assert "builtin" in (tmp_path / "report" / "index.html").read_text()
+    assert (tmp_path / "report" / "mistakes.png").stat().st_size > 1000
+
+
 def test_serve_defaults_to_builtin():
     assert build_parser().parse_args(["serve"]).model == "builtin"
     assert build_parser().parse_args(["serve", "m.npz"]).model == "m.npz"
