@@ -17,7 +17,7 @@ to go through `digitnet.preprocess` like any user's picture:
     digit_strokes       pen strokes for a digit, for drawing on the web page: polyline
                         templates with per-sample jitter, slant and scale
     letters             letters rendered from the Liberation and Noto fonts, leaving out
-                        those commonly read as digits (O, I, l, S, Z, B, g, ...)
+                        those commonly read as digits (O, I, l, S, Z, y, B, g, ...)
     scribbles           random pen scribbles: Lissajous figures and smoothed random walks
     shapes              stars, triangles, hatched boxes, grids and arrows
     fashion             Fashion-MNIST test images (Debian's dataset-fashion-mnist)
@@ -37,8 +37,9 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 FONT_DIRS = (Path("/usr/share/fonts/truetype/liberation"), Path("/usr/share/fonts/truetype/noto"))
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 # Letters that people (and any digit reader) take for digits: 0 O o D Q, 1 I l i j J T t,
-# 2 Z z, 5 S s, 6 G b, 8 B, 9 g q. Declining them is not a fair demand, so they are left out.
-CONFUSABLE = set("OoDQIilJjTtZzSsGbBgq")
+# 2 Z z, 4 or 9 y Y, 5 S s, 6 G b, 8 B, 9 g q. Declining them is not a fair demand, so
+# they are left out.
+CONFUSABLE = set("OoDQIilJjTtZzyYSsGbBgq")
 LETTERS = "".join(c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                   if c not in CONFUSABLE)
 MNIST_STYLES = ("offcentre", "scanned", "rgba")
