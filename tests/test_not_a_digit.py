@@ -123,6 +123,19 @@ def test_a_bad_threshold_in_the_file_is_refused(trained_model, tmp_path, bad):
         digitnet.load_model(path)
 
 
+def test_evaluate_reports_the_share_of_digits_declined(strict_model, mnist, trained_model):
+    from digitnet.evaluation import evaluate_model, format_text
+
+    x, y = mnist.x_test[:2000], mnist.y_test[:2000]
+    evaluation = evaluate_model(strict_model, x, y, "MNIST")
+    expected = float((strict_model.digit_score(x) < strict_model.reject_threshold).mean())
+    assert 0 < evaluation.declined == pytest.approx(expected)
+    assert evaluation.to_dict()["declined"] == evaluation.declined
+    assert f"declined as not a digit: {100 * expected:.2f}%" in format_text(evaluation)
+    plain = evaluate_model(trained_model, x, y, "MNIST")
+    assert plain.declined == 0 and "declined" not in format_text(plain)
+
+
 # ---- the command line --------------------------------------------------------------------
 
 
