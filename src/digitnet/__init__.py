@@ -7,6 +7,7 @@
     clf.save("model.npz")
 
     model = load_model("model.npz")           # a file written by `digitnet train --out`
+    model = load_model("builtin")             # the recognizer packaged with digitnet
     model.predict(images)                     # (n, 28, 28) pixels 0..255 -> digits (n,)
     model.predict_images(["seven.png"])       # any picture of a digit, preprocessed
     preprocess(picture)                       # -> (28, 28) uint8, made as MNIST was
