@@ -6,7 +6,10 @@
     digitnet predict MODEL IMAGE... [--top-k K] [--json] [--show-input DIR]
     digitnet read MODEL IMAGE... [--json] [--show-input DIR]
     digitnet export MODEL --onnx OUT.onnx
-    digitnet serve MODEL [--host 127.0.0.1] [--port 8000]
+    digitnet serve [MODEL] [--host 127.0.0.1] [--port 8000]
+
+MODEL is a model file, or `builtin` for the recognizer packaged with digitnet (the
+default for serve); a file called builtin in the current directory is `./builtin`.
 
 Only this module sees argparse. Errors caused by input (bad files, bad flags, a diverging
 run) print one line on stderr and exit non-zero; they never show a traceback.
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import PRESETS, Config
+from .constants import CLASSES, architecture
 from .errors import DigitnetError, OutputError
 from .version import __version__
 
@@ -53,8 +57,16 @@ def _config_flags(parser: argparse.ArgumentParser, only: tuple[str, ...] | None 
         group.add_argument("--" + f.name.replace("_", "-"), dest=f.name, **kwargs)
 
 
-def _model_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", type=Path, help="model file written by 'digitnet train --out'")
+MODEL_HELP = ("model file written by 'digitnet train --out', or 'builtin' for the recognizer "
+              "packaged with digitnet ('./builtin' is a file of that name)")
+
+
+def _model_argument(parser: argparse.ArgumentParser, optional: bool = False) -> None:
+    """The MODEL argument: kept a string, so "builtin" and "./builtin" stay apart."""
+    if optional:
+        parser.add_argument("model", nargs="?", default="builtin", help=MODEL_HELP)
+    else:
+        parser.add_argument("model", help=MODEL_HELP)
 
 
 def _data_dir_argument(parser: argparse.ArgumentParser, example: str = "") -> None:
@@ -157,6 +169,8 @@ def _epoch_line(record: dict[str, Any], epochs: int) -> str:
         parts.append(f"test {100 * record['test_accuracy']:.2f}%")
     parts.append(f"lr {record['lr']:.3g}")
     parts.append(f"{record['seconds']:.1f}s")
+    if "threads" in record:
+        parts.append(f"{record['threads']} thread{'s' if record['threads'] > 1 else ''}")
     return "  ".join(parts)
 
 
@@ -192,7 +206,7 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     if not args.quiet:
         resumed = f", resuming after epoch {state.epoch}" if state is not None else ""
-        print(f"training 784-{config.hidden}-10 ({config.preset} preset{resumed}) on "
+        print(f"training {architecture(config.hidden)} ({config.preset} preset{resumed}) on "
               f"{data.source}: {len(data.x_train) - config.val_split} train, "
               f"{config.val_split} validation, {len(data.x_test)} test images", flush=True)
     clf = Classifier(config).fit(
@@ -220,8 +234,9 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.plot is not None:
         from .report import plot_learning_curves
 
-        plot_learning_curves(result.history, args.plot, f"Learning curves (784-{config.hidden}"
-                             f"-10, {config.preset} preset, {data.source})")
+        plot_learning_curves(result.history, args.plot,
+                             f"Learning curves ({architecture(config.hidden)}, "
+                             f"{config.preset} preset, {data.source})")
         print(f"learning curves written to {args.plot}")
     return 0
 
@@ -299,7 +314,7 @@ def cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
 
     require_matplotlib()  # before the slow part
     model, images, evaluation = _evaluate_saved_model(args.model, args.data_dir)
-    written = write_report(model, evaluation, images, args.out, args.model.name)
+    written = write_report(model, evaluation, images, args.out, Path(args.model).name)
     print(f"test accuracy {100 * evaluation.accuracy:.2f}%  test loss {evaluation.loss:.4f}  "
           f"({len(images)} images from {evaluation.source})")
     print(f"report written to {args.out}: {', '.join(written)}")
@@ -320,21 +335,23 @@ def _add_predict_parser(sub: Any) -> None:
     predict.add_argument("--top-k", type=int, default=1, metavar="K",
                          help="show the K most likely digits with their probabilities")
     predict.add_argument("--json", action="store_true",
-                         help="print a JSON list: file, digit, probabilities (or error)")
+                         help="print a JSON list: file, digit (null for not a digit), "
+                              "digit_score, probabilities (or error)")
     predict.add_argument("--show-input", type=Path, default=None, metavar="DIR",
                          help="save the 28x28 image the network saw for each file in DIR")
     predict.set_defaults(run=cmd_predict)
 
 
 def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    """Predict every image; a file that fails gets its own error line, the rest go on."""
+    """Predict every image; a file that fails gets its own error line, the rest go on.
+    A picture the model declines is an answer ("not a digit"), not an error."""
     import numpy as np
 
     from .images import preprocess_file
     from .model import load_model
 
-    if not 1 <= args.top_k <= 10:
-        parser.error(f"--top-k must be between 1 and 10, got {args.top_k}")
+    if not 1 <= args.top_k <= CLASSES:
+        parser.error(f"--top-k must be between 1 and {CLASSES}, got {args.top_k}")
     model = load_model(args.model)
     records = _each_image(args.images, preprocess_file, key="input")
     ok = [r for r in records if "error" not in r]
@@ -344,7 +361,10 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
         probabilities = model.predict_proba(np.stack(inputs))  # (n, 10)
         for record, probs, image in zip(ok, probabilities, inputs, strict=True):
             top = np.argsort(-probs, kind="stable")[: args.top_k]
-            record.update(digit=int(top[0]), probability=float(probs[top[0]]),
+            score = float(probs[top[0]])
+            declined = score < model.reject_threshold
+            record.update(digit=None if declined else int(top[0]), probability=score,
+                          reason="not a digit" if declined else None, digit_score=score,
                           top_k=[{"digit": int(d), "probability": float(probs[d])} for d in top],
                           probabilities=[float(p) for p in probs])
             if args.show_input is not None:
@@ -353,7 +373,11 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     for record in records:
         if "error" in record:
             print(f"digitnet: error: {record['error']}", file=sys.stderr)
-        elif not args.json:
+        elif args.json:
+            continue
+        elif record["digit"] is None:
+            print(f"{record['file']}: not a digit (score {record['digit_score']:.2f})")
+        else:
             ranked = ", ".join(f"{t['digit']} ({100 * t['probability']:.1f}%)"
                                for t in record["top_k"])
             print(f"{record['file']}: {ranked}")
@@ -572,7 +596,7 @@ def _add_serve_parser(sub: Any) -> None:
         description="Serve a page to draw digits on, and a JSON API (POST /api/predict, "
                     "GET /api/model, GET /healthz; OpenAPI spec at /openapi.json). "
                     "Needs the web extra: pip install 'digitnet[web]'.")
-    _model_argument(serve)
+    _model_argument(serve, optional=True)
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on; 0.0.0.0 opens it to the network")
     serve.add_argument("--port", type=_port, default=8000, help="TCP port (0 picks a free one)")

@@ -67,10 +67,10 @@ Scores = Callable[[np.ndarray], np.ndarray]  # network inputs (n, 28, 28) -> sco
 def digit_scores(model: Any, x: np.ndarray) -> np.ndarray:
     """How surely each network input (n, 28, 28) is a digit -> (n,) scores in 0..1.
 
-    The one place segmentation asks the classifier: today the highest softmax
-    probability.
+    The one place segmentation asks the classifier: the model's `digit_score` (its
+    highest softmax probability; below the model's reject_threshold, "not a digit").
     """
-    return model.predict_proba(x).max(axis=1)
+    return model.digit_score(x)
 
 
 @dataclass(frozen=True)
