@@ -13,7 +13,7 @@ A picture is turned into ink exactly as for one digit (`images.to_grayscale`, th
                            stroke joins the piece beside it when the classifier scores
                            them higher as one digit than as two: a 4 whose stem and bar
                            do not meet;
-                        3. a piece wider than 0.85 of its height may hold touching digits: candidate
+                        3. a piece wider than tall may hold touching digits: candidate
                            cuts start at the columns crossing the least ink and follow the
                            path of least ink from top to bottom (a seam); every stretch
                            between two of them (or the piece's sides) is made into a
@@ -53,7 +53,7 @@ PARTIAL = 0.7  # a component shorter than this fraction of the writing is part o
 SHARED = 0.5  # ... merged into a neighbour sharing at least this fraction of its columns
 FLAT = 0.5  # a component shorter than this fraction of the writing joins its nearest piece
 THIN = 0.3  # a component at most this wide for its height is a stroke that may join a piece
-ONE_DIGIT = 0.85  # a piece at most this wide for its height is one digit, never cut
+ONE_DIGIT = 1.0  # a piece at most this wide for its height is one digit, never cut
 ASPECT_SPREAD = 0.6  # how fast a wider part becomes implausible as one digit (see _shape_prior)
 SHORT = 0.1  # a cut-off part much shorter than its piece is this much less plausible
 CUT_COST = 0.9  # each digit a piece is cut into multiplies its score by this
