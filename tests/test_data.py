@@ -259,5 +259,5 @@ def test_a_directory_named_like_a_data_file(tmp_path):
     write_dataset(tmp_path, compress=False)
     (tmp_path / "t10k-labels-idx1-ubyte").unlink()
     (tmp_path / "t10k-labels-idx1-ubyte").mkdir()
-    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte.gz: file not found"):
+    with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte\.gz: file not found"):
         data.load_mnist(tmp_path)
