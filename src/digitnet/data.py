@@ -25,12 +25,12 @@ from typing import BinaryIO
 
 import numpy as np
 
+from .constants import CLASSES, SIDE
 from .errors import DataError
 
 IMAGES_MAGIC = 2051  # 0x00000803: unsigned byte, 3 dimensions
 LABELS_MAGIC = 2049  # 0x00000801: unsigned byte, 1 dimension
-IMAGE_SIDE = 28
-NUM_CLASSES = 10
+
 
 FILE_NAMES = {  # role -> standard file name (without .gz)
     "train_images": "train-images-idx3-ubyte",
@@ -179,14 +179,14 @@ def _sha256(stored: BinaryIO) -> str:
 
 def read_images(path: str | Path) -> tuple[np.ndarray, str]:
     """Read an idx image file: returns ((n, 28, 28) uint8 array, sha256)."""
-    return read_idx(path, IMAGES_MAGIC, (IMAGE_SIDE, IMAGE_SIDE))
+    return read_idx(path, IMAGES_MAGIC, (SIDE, SIDE))
 
 
 def read_labels(path: str | Path) -> tuple[np.ndarray, str]:
     """Read an idx label file: returns ((n,) uint8 array of digits 0..9, sha256)."""
     labels, digest = read_idx(path, LABELS_MAGIC, ())
-    if labels.max() >= NUM_CLASSES:
-        bad = int(np.flatnonzero(labels >= NUM_CLASSES)[0])
+    if labels.max() >= CLASSES:
+        bad = int(np.flatnonzero(labels >= CLASSES)[0])
         raise DataError(f"{path}: label {labels[bad]} at index {bad} is outside 0..9")
     return labels, digest
 
