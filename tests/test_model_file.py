@@ -168,8 +168,9 @@ def make_bad_file(kind, path, rng):
     if kind == "pickled object":
         obj = np.empty(1, dtype=object)
         obj[0] = {"payload": 1}
-        path.write_bytes(_npz_bytes(metadata=_json_blob(meta), payload=obj, **arrays))
-        return "not a number type"
+        arrays["W1"] = obj
+        path.write_bytes(_npz_bytes(metadata=_json_blob(meta), **arrays))
+        return "W1 has dtype object, not a number type"
     if kind == "config disagrees":
         meta["config"]["hidden"] = 9
         save_arrays(path, arrays, meta)
