@@ -41,7 +41,7 @@ def test_round_trip_keeps_weights_config_and_predictions(tmp_path, rng):
     assert meta["preprocessing"]["input_scale"] == model.config.input_scale
     assert meta["preprocessing"]["input_shift"] == 0.0
     assert meta["digitnet_version"] and meta["created"].endswith("+00:00")
-    assert not list(tmp_path.glob("*.tmp")), "the temporary file was left behind"
+    assert not list(tmp_path.glob(".*digitnet-tmp*")), "the temporary file was left behind"
 
 
 def test_seed_style_model_without_biases_in_float64(tmp_path, rng):
