@@ -247,3 +247,213 @@ def test_json_constants_in_metadata_are_refused(tmp_path, rng, constant):
     np.savez(path, metadata=np.frombuffer(text.encode(), np.uint8), **arrays)
     with pytest.raises(ModelFileError, match=f"metadata is not valid JSON .*{constant}"):
         load_model(path)
+
+
+# --- outputs that would overwrite inputs or each other ---------------------------------------
+
+@pytest.fixture
+def seven_png(mnist, tmp_path):
+    from PIL import Image
+
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    for i in range(3):
+        Image.fromarray(255 - mnist.x_test[i]).resize((84, 84)).save(scans / f"d{i}.png")
+    return scans
+
+
+def test_show_input_never_replaces_the_pictures_it_reads(model_file, seven_png):
+    before = {p.name: p.read_bytes() for p in seven_png.iterdir()}
+    result = run("predict", str(model_file), str(seven_png), "--show-input", str(seven_png),
+                 "--json")
+    assert result.returncode == 0, result.stderr
+    for name, data in before.items():
+        assert (seven_png / name).read_bytes() == data, name
+    records = json.loads(result.stdout)
+    assert [r["input_image"] for r in records] == [str(seven_png / f"d{i}-2.png")
+                                                   for i in range(3)]
+
+
+def test_show_input_never_writes_through_a_symlink(model_file, seven_png, tmp_path):
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me")
+    shown = tmp_path / "shown"
+    shown.mkdir()
+    (shown / "d0.png").symlink_to(victim)
+    result = run("predict", str(model_file), str(seven_png / "d0.png"), str(seven_png / "d1.png"),
+                 "--show-input", str(shown))
+    assert victim.read_text() == "keep me" and (shown / "d0.png").is_symlink()
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"digitnet: error: {shown / 'd0.png'}: is a symbolic link; digitnet does not write "
+        "through links"]
+    assert result.stdout.count("(") == 2  # both pictures were still predicted
+    assert (shown / "d1.png").is_file()
+
+
+def test_show_input_through_a_symlinked_directory_still_spares_inputs(model_file, seven_png,
+                                                                     tmp_path):
+    (tmp_path / "alias").symlink_to(seven_png)
+    before = (seven_png / "d0.png").read_bytes()
+    result = run("predict", str(model_file), str(seven_png / "d0.png"), "--show-input",
+                 str(tmp_path / "alias"))
+    assert result.returncode == 0, result.stderr
+    assert (seven_png / "d0.png").read_bytes() == before and (seven_png / "d0-2.png").is_file()
+
+
+@pytest.mark.parametrize("link", ["same", "symlink", "hardlink", "dotted"])
+def test_export_onto_its_model_is_refused(model_file, tmp_path, link):
+    import os
+    import shutil
+
+    model = tmp_path / "v.npz"
+    shutil.copy(model_file, model)
+    before = model.read_bytes()
+    target = {"same": model, "symlink": tmp_path / "l.onnx", "hardlink": tmp_path / "h.onnx",
+              "dotted": tmp_path / "." / "v.npz"}[link]
+    if link == "symlink":
+        target.symlink_to(model)
+    if link == "hardlink":
+        os.link(model, target)
+    result = run("export", str(model), "--onnx", str(target))
+    assert_one_line_error(result, "digitnet: error: --onnx", "is the model file")
+    assert model.read_bytes() == before
+
+
+def test_evaluate_json_onto_its_model_is_refused_before_evaluating(model_file, tmp_path):
+    import shutil
+
+    model = tmp_path / "v.npz"
+    shutil.copy(model_file, model)
+    before = model.read_bytes()
+    result = run("evaluate", str(model), "--json", str(model))
+    assert_one_line_error(result, "--json", "is the model file")
+    assert model.read_bytes() == before and result.stdout == ""
+
+
+@pytest.mark.parametrize("flags, fragment", [
+    (["--out", "{d}/x.npz", "--metrics-json", "{d}/x.npz"],
+     "--metrics-json {d}/x.npz and --out {d}/x.npz are the same file"),
+    (["--out", "{d}/x.npz", "--plot", "{d}/./x.npz"], "are the same file"),
+    (["--out", "{d}/x.npz", "--checkpoint", "{d}/x.npz"], "are the same file"),
+    (["--out", "{d}"], "--out {d}: is a directory"),
+    (["--metrics-json", "{d}"], "is a directory"),
+    (["--out", "/proc/x.npz"], "--out /proc/x.npz: cannot write in /proc"),
+    (["--out", "{d}/missing/x.npz"], "directory {d}/missing not found"),
+])
+def test_train_refuses_bad_outputs_before_the_first_epoch(tmp_path, flags, fragment):
+    flags = [f.format(d=tmp_path) for f in flags]
+    result = run("train", "--epochs", "1", *flags)
+    assert_one_line_error(result, "digitnet: error:", fragment.format(d=tmp_path))
+    assert "epoch" not in result.stdout and not (tmp_path / "x.npz").exists()
+
+
+def test_train_out_onto_the_resumed_checkpoint_is_refused(tmp_path, rng):
+    ckpt = tmp_path / "c.npz"
+    write_checkpoint(ckpt, rng)
+    before = ckpt.read_bytes()
+    result = run("train", "--resume", str(ckpt), "--out", str(ckpt))
+    assert_one_line_error(result, f"--out {ckpt} is the --resume checkpoint")
+    assert ckpt.read_bytes() == before
+
+
+def test_report_out_holding_the_model_is_refused(model_file, tmp_path):
+    import shutil
+
+    shutil.copy(model_file, tmp_path / "metrics.json")
+    result = run("report", str(tmp_path / "metrics.json"), "--out", str(tmp_path))
+    assert_one_line_error(result, f"report file {tmp_path / 'metrics.json'} is the model file")
+
+
+# --- --resume with flags the checkpoint fixes ------------------------------------------------
+
+@pytest.mark.parametrize("optimizer, flags, named", [
+    ("nesterov", ["--hidden", "16"], "--hidden 16 conflicts"),
+    ("nesterov", ["--no-biases"], "--no-biases conflicts"),
+    ("sgd", ["--optimizer", "adam"], "--optimizer adam conflicts"),
+    ("adam", ["--optimizer", "sgd"], "--optimizer sgd conflicts"),
+    ("nesterov", ["--dtype", "float64"], "--dtype float64 conflicts"),
+    ("nesterov", ["--input-scale", "1.0"], "--input-scale 1.0 conflicts"),
+    ("nesterov", ["--val-split", "100"], "--val-split 100 conflicts"),
+])
+def test_resume_refuses_flags_that_change_the_checkpoint(tmp_path, rng, optimizer, flags,
+                                                         named):
+    ckpt = tmp_path / "c.npz"
+    write_checkpoint(ckpt, rng, optimizer)
+    result = run("train", "--resume", str(ckpt), *flags, "--out", str(tmp_path / "m.npz"))
+    assert_one_line_error(result, "digitnet: error:", named, str(ckpt))
+    assert "epoch" not in result.stdout
+
+
+def test_resume_accepts_the_checkpoints_own_values(tmp_path, rng):
+    import argparse
+
+    from digitnet import cli
+
+    ckpt = tmp_path / "c.npz"
+    config = write_checkpoint(ckpt, rng, "sgd")
+    args = argparse.Namespace(resume=ckpt, hidden=8, biases=True, optimizer="sgd", epochs=50)
+    cli._check_resume_flags(args, config)  # same values, and a free flag: no error
+
+
+# --- stored history that cannot be drawn ---------------------------------------------------
+
+@pytest.mark.parametrize("history, fragment", [
+    ("oops", "expected a list of epochs, got str"),
+    ([1, 2], "record 0 is int, not an object"),
+    ([{"epoch": 1, "loss": "x"}], "record 0 has loss 'x', not a finite number"),
+    ([{"epoch": "1", "loss": 0.5}], "record 0 has epoch '1'"),
+    ([{"epoch": 1, "loss": 0.5}, {"epoch": 2, "loss": 0.4, "val_accuracy": [1]}],
+     "record 1 has val_accuracy [1]"),
+    ([{"epoch": 1, "loss": 0.5, "test_accuracy": 97.5}],
+     "test_accuracy 97.5, not a number in 0..1"),
+])
+def test_report_on_a_malformed_history_is_one_line(tmp_path, rng, history, fragment):
+    path = tmp_path / "m.npz"
+    small_model(rng).save(path)
+    rewrite_npz(path, lambda arrays, meta: meta.update(history=history))
+    result = run("report", str(path), "--out", str(tmp_path / "r"))
+    assert_one_line_error(result, "m.npz: stored history is malformed", fragment)
+
+
+# --- temporary files, symlinks and NaN in what we write --------------------------------------
+
+def test_killed_saves_leave_findable_temporaries_that_the_next_save_removes(tmp_path, rng):
+    import os
+    import time
+
+    path = tmp_path / "m.npz"
+    stale = tmp_path / ".m.npz.digitnet-tmp-dead1234"
+    fresh = tmp_path / ".m.npz.digitnet-tmp-live5678"  # perhaps another save, right now
+    other = tmp_path / ".n.npz.digitnet-tmp-dead0000"
+    for leftover in (stale, fresh, other):
+        leftover.write_bytes(b"half a model")
+    hour_ago = time.time() - 3600
+    os.utime(stale, (hour_ago, hour_ago))
+    os.utime(other, (hour_ago, hour_ago))
+    small_model(rng).save(path)
+    assert not stale.exists() and fresh.exists() and other.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [fresh.name, other.name, "m.npz"])
+
+
+def test_atomic_write_never_writes_through_a_symlink(tmp_path):
+    from digitnet.errors import OutputError
+    from digitnet.files import atomic_write
+
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    (tmp_path / "link").symlink_to(victim)
+    with pytest.raises(OutputError, match="is a symbolic link"):
+        atomic_write(tmp_path / "link", lambda f: f.write(b"evil"))
+    assert victim.read_text() == "keep" and (tmp_path / "link").is_symlink()
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_json_we_write_refuses_nan_and_infinity(value):
+    from digitnet.errors import OutputError
+    from digitnet.files import json_text
+
+    with pytest.raises(OutputError, match="NaN or infinite"):
+        json_text({"test_accuracy": [0.5, value]})
+    assert json_text({"a": 0.5}) == '{"a": 0.5}'
