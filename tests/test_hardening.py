@@ -457,3 +457,41 @@ def test_json_we_write_refuses_nan_and_infinity(value):
     with pytest.raises(OutputError, match="NaN or infinite"):
         json_text({"test_accuracy": [0.5, value]})
     assert json_text({"a": 0.5}) == '{"a": 0.5}'
+
+
+# --- more of the same kinds, found while fixing the above ------------------------------------
+
+def test_a_fifo_as_model_file_is_refused_without_blocking(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "m.npz")  # opening it to read would wait for a writer forever
+    result = run("evaluate", str(tmp_path / "m.npz"), timeout=60)
+    assert_one_line_error(result, "m.npz: not a regular file")
+
+
+def test_metadata_is_bounded_to_what_a_model_needs(tmp_path, rng):
+    """1 MiB of JSON text parses to ~30 MiB of Python objects; 16 MiB took 526 MB."""
+    path = tmp_path / "m.npz"
+    small_model(rng).save(path)
+    rewrite_npz(path, lambda arrays, meta: meta.update(history=[{}] * 400_000))
+    with pytest.raises(ModelFileError, match=f"at most {modelfile.MAX_METADATA_BYTES} bytes"):
+        load_model(path)
+
+
+def test_a_long_real_history_fits_the_metadata_bound(tmp_path, rng):
+    record = {"epoch": 150, "loss": 0.123456789, "lr": 0.000123456, "seconds": 8.123456,
+              "train_accuracy": 0.99876, "val_accuracy": 0.9934, "test_accuracy": 0.9936}
+    path = tmp_path / "m.npz"
+    model = small_model(rng)
+    model.metadata["history"] = [record] * 1000  # far past the 150 epochs of the best preset
+    model.save(path)
+    assert len(load_model(path).metadata["history"]) == 1000
+
+
+def test_a_file_given_as_data_dir_is_named_as_such(tmp_path):
+    from digitnet import load_mnist
+    from digitnet.errors import DataError
+
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(DataError, match="f: not a directory"):
+        load_mnist(tmp_path / "f")

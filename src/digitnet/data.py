@@ -218,7 +218,8 @@ def load_mnist(data_dir: str | Path | None = None) -> Mnist:
     directory = _bundled_dir() if bundled else Path(data_dir)
     try:
         if not directory.is_dir():
-            raise DataError(f"{directory}: data directory not found")
+            problem = "not a directory" if directory.exists() else "data directory not found"
+            raise DataError(f"{directory}: {problem}")
     except OSError as e:  # inside a directory we may not enter
         raise DataError(f"{directory}: cannot read the data directory "
                         f"({e.strerror or e})") from None

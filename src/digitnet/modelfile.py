@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import stat
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ from .optim import RULES
 FORMAT = "digitnet-model"
 FORMAT_VERSION = 1
 MAX_HIDDEN = 100_000  # refuse files claiming more hidden units (W1 alone would be > 300 MB)
-MAX_METADATA_BYTES = 16 * 2**20
+MAX_METADATA_BYTES = 2**20  # 150 epochs of history take 30 kB; parsed JSON is ~30x its text
 MAX_ACTIVATION = 1e30  # refuse models whose forward pass could exceed this (see forward_bound)
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 
@@ -179,6 +180,8 @@ def load_arrays(path: str | Path, read_checkpoint: bool = True,
     """
     path = Path(path)
     try:
+        if path.exists() and not path.is_dir() and not stat.S_ISREG(path.stat().st_mode):
+            raise ModelFileError(f"{path}: not a regular file")  # a FIFO would block forever
         file = open(path, "rb")  # noqa: SIM115 (closed below; errors differ from the zip's)
     except FileNotFoundError:
         raise ModelFileError(f"{path}: model file not found") from None
