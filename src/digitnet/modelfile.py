@@ -40,7 +40,7 @@ import numpy as np
 from .config import Config
 from .constants import CLASSES, PIXELS
 from .errors import ModelFileError
-from .files import atomic_write
+from .files import atomic_write, json_text
 from .network import Params
 from .optim import RULES
 
@@ -48,7 +48,8 @@ FORMAT = "digitnet-model"
 FORMAT_VERSION = 1
 MAX_HIDDEN = 100_000  # refuse files claiming more hidden units (W1 alone would be > 300 MB)
 MAX_METADATA_BYTES = 2**20  # 150 epochs of history take 30 kB; parsed JSON is ~30x its text
-MAX_ACTIVATION = 1e30  # refuse models whose forward pass could exceed this (see forward_bound)
+MAX_ACTIVATION = 1e15  # refuse models whose forward pass could exceed this (see forward_bound):
+# its square, as the squared-error loss takes it, still fits float32 (3.4e38) many times over
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 
 # How `images.preprocess` turns a picture into MNIST-style pixels, recorded in each file.
@@ -143,7 +144,7 @@ def forward_bound(params: Params, input_scale: float, input_shift: float = 0.0) 
 def check_magnitudes(params: Params, config: Config, path: str | Path) -> None:
     """Refuse finite but absurd numbers: weights and input scale whose forward pass could
     overflow float32 (and so answer NaN) on some input. The bound is `forward_bound`;
-    trained networks stay below 1e6, the limit is MAX_ACTIVATION."""
+    trained networks stay below 1e6, the limit is MAX_ACTIVATION (1e15)."""
     bound = forward_bound(params, config.input_scale)
     if not bound <= MAX_ACTIVATION:  # also catches NaN
         raise ModelFileError(
@@ -154,7 +155,7 @@ def check_magnitudes(params: Params, config: Config, path: str | Path) -> None:
 
 def save_arrays(path: str | Path, arrays: dict[str, np.ndarray], metadata: dict[str, Any]) -> None:
     """Atomically write arrays plus JSON metadata as an .npz file at `path`."""
-    blob = np.frombuffer(json.dumps(metadata).encode(), dtype=np.uint8)
+    blob = np.frombuffer(json_text(metadata).encode(), dtype=np.uint8)
     atomic_write(path, lambda f: np.savez(f, metadata=blob, **arrays),
                  error=ModelFileError)
 
