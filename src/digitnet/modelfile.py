@@ -248,10 +248,10 @@ def expected_arrays(path: str | Path, meta: dict[str, Any]) -> dict[str, _Header
     return expected
 
 
-def _member_names(path: Path, archive: zipfile.ZipFile) -> set[str]:
+def _member_names(path: Path, archive: zipfile.ZipFile) -> dict[str, None]:
     """The array names of the archive's "name.npy" members, each one plain: not
     encrypted, stored or deflated (what np.savez and np.savez_compressed write)."""
-    names: set[str] = set()
+    names: dict[str, None] = {}  # in archive order, so messages name the first offender
     for info in archive.infolist():
         name = info.filename.removesuffix(".npy")
         if name == info.filename or name in names:
@@ -261,7 +261,7 @@ def _member_names(path: Path, archive: zipfile.ZipFile) -> set[str]:
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
             raise ModelFileError(f"{path}: member {info.filename!r} uses compression method "
                                  f"{info.compress_type}; only stored and deflated are read")
-        names.add(name)
+        names[name] = None
     return names
 
 
@@ -284,7 +284,8 @@ def _read_member(path: Path, archive: zipfile.ZipFile, name: str) -> np.ndarray:
     return a.astype(a.dtype.newbyteorder("="), order="C", copy=False)  # keeps 0-d arrays 0-d
 
 
-def _read_metadata(path: Path, archive: zipfile.ZipFile, members: set[str]) -> dict[str, Any]:
+def _read_metadata(path: Path, archive: zipfile.ZipFile,
+                   members: dict[str, None]) -> dict[str, Any]:
     """The JSON metadata, with its format name and version checked."""
     if "metadata" not in members:
         raise ModelFileError(f"{path}: no metadata entry; not a digitnet model file")
