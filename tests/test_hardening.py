@@ -518,3 +518,34 @@ def test_a_model_just_inside_the_bound_evaluates_to_finite_json(mnist, rng, loss
     figures = json.loads(json_text(evaluation.to_dict()))
     assert np.isfinite(figures["test_loss"]) and np.isfinite(figures["test_log_loss"])
     assert np.abs(evaluation.outputs).max() > 1e10  # the test did reach large outputs
+
+
+@pytest.mark.parametrize("command", [
+    ["train", "--epochs", "1", "--out", "{out}"],
+    ["augment", "--out", "{out}"],
+    ["evaluate", "{model}", "--json", "{out}"],
+    ["export", "{model}", "--onnx", "{out}"],
+])
+def test_a_special_file_is_never_replaced_by_an_output(command, model_file, tmp_path):
+    """Renaming onto a device node (as root: /dev/null) or a FIFO would replace it; the
+    test uses a FIFO, so that a regression cannot harm the machine."""
+    import os
+    import stat
+
+    out = tmp_path / "out"
+    os.mkfifo(out)
+    result = run(*[c.format(model=model_file, out=out) for c in command], timeout=120)
+    assert_one_line_error(result, f"{out}: exists and is not a regular file")
+    assert stat.S_ISFIFO(os.stat(out).st_mode)
+
+
+def test_outputs_never_overwrite_the_data_being_read(tmp_path):
+    from test_data import write_dataset
+
+    write_dataset(tmp_path)
+    target = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    before = target.read_bytes()
+    result = run("train", "--data-dir", str(tmp_path), "--epochs", "1", "--val-split", "5",
+                 "--metrics-json", str(target))
+    assert_one_line_error(result, f"--metrics-json {target} is the data file")
+    assert target.read_bytes() == before

@@ -232,8 +232,11 @@ def _check_output_paths(args: argparse.Namespace) -> None:
     """Before training: every file the run will write can be written, none is another or
     the checkpoint resumed from (the Ctrl-C checkpoint may replace it: that is its job),
     and matplotlib is installed if a plot was asked for. A run is never lost to a typo."""
+    from .data import data_files
+
     results = [("--out", args.out), ("--metrics-json", args.metrics_json), ("--plot", args.plot)]
-    check_outputs([*results, ("--checkpoint", args.checkpoint)])
+    data = [("data file", path) for path in data_files(args.data_dir)]
+    check_outputs([*results, ("--checkpoint", args.checkpoint)], data)
     check_outputs(results, [("--resume checkpoint", args.resume)])
     if args.plot is not None:
         from .report import require_matplotlib
@@ -297,11 +300,13 @@ def _evaluate_saved_model(path: Path, data_dir: Path | None):
 
 
 def cmd_evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .data import data_files
     from .evaluation import format_text
 
     to_stdout = args.json is not None and str(args.json) == "-"
     if args.json is not None and not to_stdout:
-        check_outputs([("--json", args.json)], [("model file", args.model)])
+        check_outputs([("--json", args.json)], [("model file", args.model), *(
+            ("data file", path) for path in data_files(args.data_dir))])
     _, _, evaluation = _evaluate_saved_model(args.model, args.data_dir)
     figures = json_text({"model": str(args.model), **evaluation.to_dict()}, indent=2) + "\n"
     if to_stdout:
@@ -320,8 +325,11 @@ def cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     if args.out.exists() and not args.out.is_dir():
         raise OutputError(f"--out {args.out}: is a file; the report needs a directory")
     if args.out.is_dir():  # the report replaces files of its names there, never the model
+        from .data import data_files
+
         check_outputs([("report file", args.out / name) for name in REPORT_FILES],
-                      [("model file", args.model)])
+                      [("model file", args.model), *(
+                          ("data file", path) for path in data_files(args.data_dir))])
     model, images, evaluation = _evaluate_saved_model(args.model, args.data_dir)
     written = write_report(model, evaluation, images, args.out, args.model.name)
     print(f"test accuracy {100 * evaluation.accuracy:.2f}%  test loss {evaluation.loss:.4f}  "
@@ -480,14 +488,14 @@ def cmd_augment(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     import numpy as np
 
     from .augment import sample_grid
-    from .data import load_mnist
+    from .data import data_files, load_mnist
     from .images import save_png
 
     if not 1 <= args.samples <= 100 or not 1 <= args.copies <= 100:
         parser.error(f"--samples and --copies must be in 1..100, got {args.samples} and "
                      f"{args.copies}")
     config = _build_config(args, PRESETS[args.preset], parser)
-    check_outputs([("--out", args.out)])
+    check_outputs([("--out", args.out)], [("data file", path) for path in data_files()])
     images = load_mnist().x_train[: args.samples]
     grid = sample_grid(images, np.random.default_rng(args.seed), config.augmentation, args.copies)
     save_png(255 - grid, args.out, scale=3)  # dark ink on white, enlarged

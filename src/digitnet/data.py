@@ -207,6 +207,14 @@ def _find(directory: Path, stem: str) -> Path:
     raise DataError(f"{directory / (stem + '.gz')}: file not found (nor {stem} uncompressed)")
 
 
+def data_files(data_dir: str | Path | None = None) -> list[Path]:
+    """Every path `load_mnist(data_dir)` may read (each standard name, gzip and raw), so
+    that outputs can be checked not to overwrite them."""
+    directory = _bundled_dir() if data_dir is None else Path(data_dir)
+    return [directory / (stem + suffix) for stem in FILE_NAMES.values()
+            for suffix in (".gz", "")]
+
+
 def load_mnist(data_dir: str | Path | None = None) -> Mnist:
     """Load the four MNIST arrays: (60000, 28, 28), (60000,), (10000, 28, 28), (10000,) uint8.
 

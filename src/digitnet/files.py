@@ -38,6 +38,8 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None],
     path = Path(path)
     if path.is_symlink():
         raise error(f"{path}: is a symbolic link; digitnet does not write through links")
+    if path.exists() and not path.is_file():  # a device such as /dev/null, a FIFO, a dir
+        raise error(f"{path}: exists and is not a regular file; not replaced")
     _remove_stale_temporaries(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{TMP_MARK}", dir=path.parent)
@@ -142,6 +144,9 @@ def _check_writable(flag: str, path: Path) -> None:
     if path.is_symlink():
         raise OutputError(f"{flag} {path}: is a symbolic link; digitnet does not write "
                           f"through links")
+    if path.exists() and not path.is_file():
+        raise OutputError(f"{flag} {path}: exists and is not a regular file (a device or "
+                          f"FIFO); not replaced")
     directory = path.parent
     if not directory.is_dir():
         raise OutputError(f"{flag} {path}: cannot write, directory {directory} not found")
