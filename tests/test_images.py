@@ -350,3 +350,26 @@ def test_unreadable_places_become_errors_per_file(tmp_path, seven, monkeypatch):
     with pytest.raises(ImageError, match=r"locked/a\.png: permission denied"):
         load_image(found[0])
     assert load_image(found[1]).size == (28, 28)
+
+
+def test_only_the_documented_formats_are_decoded(tmp_path, monkeypatch):
+    """Pillow would open EPS by running Ghostscript on it; digitnet never lets it."""
+    import subprocess as sp
+
+    def no_subprocess(*args, **kwargs):
+        raise AssertionError(f"an image loader started a program: {args}")
+
+    monkeypatch.setattr(sp, "Popen", no_subprocess)
+    monkeypatch.setattr(sp, "check_call", no_subprocess)
+    (tmp_path / "digit.eps").write_text(
+        "%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 28 28\n"
+        "newpath 14 2 moveto 14 26 lineto 3 setlinewidth stroke\nshowpage\n")
+    with pytest.raises(ImageError, match=r"digit\.eps: not an image file Pillow can read"):
+        load_image(tmp_path / "digit.eps")
+    for fmt in ("PPM", "TGA", "PCX", "ICO"):
+        Image.new("L", (28, 28), 255).save(tmp_path / f"x.{fmt.lower()}", fmt)
+        with pytest.raises(ImageError, match="not an image file"):
+            load_image(tmp_path / f"x.{fmt.lower()}")
+    for fmt in ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP"):
+        Image.new("L", (28, 28), 255).save(tmp_path / f"ok.{fmt.lower()}", fmt)
+        assert load_image(tmp_path / f"ok.{fmt.lower()}").format == fmt

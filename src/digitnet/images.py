@@ -52,6 +52,10 @@ NOISE_MADS = 3  # background + this many median absolute deviations of the frame
 MIN_CONTRAST = 32  # ink that stands out from the background by less is "blank" (0..255)
 MAX_PIXELS = 40_000_000  # larger images are refused before decoding (about 7700 x 5200)
 WORK_SIDE = 1024  # larger pictures are first shrunk by a whole factor (box filter) to this
+# The only decoders load_image lets Pillow use: Pillow would also open EPS by running
+# Ghostscript on the file, and dozens of rarely exercised formats. (JPEG also opens the
+# MPO files many phones write; DIB is a BMP variant.)
+FORMATS = ("PNG", "JPEG", "BMP", "DIB", "GIF", "TIFF", "WEBP")
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
@@ -60,7 +64,15 @@ _LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601, as Pillow's co
 
 def _pil() -> Any:
     """Pillow's Image module, with its decompression-bomb limit set to MAX_PIXELS."""
-    from PIL import Image
+    from PIL import (  # noqa: F401 (importing registers the decoders FORMATS names)
+        BmpImagePlugin,
+        GifImagePlugin,
+        Image,
+        JpegImagePlugin,
+        PngImagePlugin,
+        TiffImagePlugin,
+        WebPImagePlugin,
+    )
 
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     return Image
@@ -92,7 +104,7 @@ def load_image(source: str | os.PathLike | BinaryIO, *, max_pixels: int = MAX_PI
             # matter. Its size warning (also raised while decoding some formats) refuses.
             warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(source) as image:  # reads the header only
+            with Image.open(source, formats=FORMATS) as image:  # reads the header only
                 pixels = image.width * image.height
                 if pixels > max_pixels:
                     raise ImageError(
