@@ -549,3 +549,10 @@ def test_outputs_never_overwrite_the_data_being_read(tmp_path):
                  "--metrics-json", str(target))
     assert_one_line_error(result, f"--metrics-json {target} is the data file")
     assert target.read_bytes() == before
+
+
+def test_the_default_checkpoint_path_may_not_be_another_output(tmp_path):
+    result = run("train", "--out", str(tmp_path / "m.npz"), "--metrics-json",
+                 str(tmp_path / "m.checkpoint.npz"))
+    assert_one_line_error(result, f"the Ctrl-C checkpoint {tmp_path / 'm.checkpoint.npz'} and "
+                                  f"--metrics-json {tmp_path / 'm.checkpoint.npz'} are the same")

@@ -236,7 +236,11 @@ def _check_output_paths(args: argparse.Namespace) -> None:
 
     results = [("--out", args.out), ("--metrics-json", args.metrics_json), ("--plot", args.plot)]
     data = [("data file", path) for path in data_files(args.data_dir)]
-    check_outputs([*results, ("--checkpoint", args.checkpoint)], data)
+    if args.checkpoint is not None or args.out is None:
+        checkpoint = ("--checkpoint", args.checkpoint)
+    else:  # where Ctrl-C would save
+        checkpoint = ("the Ctrl-C checkpoint", args.out.with_suffix(".checkpoint.npz"))
+    check_outputs([*results, checkpoint], data)
     check_outputs(results, [("--resume checkpoint", args.resume)])
     if args.plot is not None:
         from .report import require_matplotlib
