@@ -41,3 +41,7 @@ class UsageError(DigitnetError, ValueError):
 
 class ServerError(DigitnetError, OSError):
     """The web server cannot start: its address is in use or its host is unknown."""
+
+
+class ConfigError(DigitnetError, ValueError):
+    """A setting is invalid: a config file's key or value, or an environment variable."""
