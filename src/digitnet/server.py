@@ -18,7 +18,10 @@ Hardening: `BodyLimit` refuses bodies over MAX_BODY_BYTES with 413 before readin
 full (from Content-Length, or while counting a chunked body); images are checked for
 PNG/JPEG magic bytes and refused from their header when larger than MAX_IMAGE_PIXELS;
 at most IMAGE_WORKERS images are decoded at once; nothing is written to disk (uploads
-are parsed in memory). The model is loaded once, before the server starts.
+are parsed in memory). Slow or idle clients are cut off (`guarded_protocol`: a deadline
+for the request headers, a body-read timeout, a keep-alive timeout), requests that are not
+valid HTTP get a JSON 400, and HEAD is answered on GET routes. The model is loaded once,
+before the server starts.
 
 Not here: authentication, TLS, rate limiting or more than one model; put a reverse proxy
 in front for anything beyond a local demo. This module needs FastAPI, uvicorn and
