@@ -104,7 +104,7 @@ def test_load_model_never_reads_checkpoint_arrays(tmp_path, rng, monkeypatch):
     assert sorted(read) == ["W1", "W2", "b1", "b2", "metadata"]
 
 
-def memory_bomb(path, rng, copies=700, hidden=1000):
+def memory_bomb(path, rng, copies=300, hidden=1000):
     """A checkpoint whose metadata is valid and which holds `copies` extra W1-sized arrays
     of zeros, deflated: a few MB on disk, copies * 3.1 MB in memory if read."""
     model = small_model(rng, hidden=hidden)
@@ -126,7 +126,7 @@ def test_the_memory_bomb_under_a_memory_cap_is_one_error_line(tmp_path, rng):
     path = tmp_path / "bomb.npz"
     memory_bomb(path, rng)
     assert path.stat().st_size < 10_000_000
-    cap = 1_500_000_000  # bytes of address space; reading the bomb would need 2.2 GB
+    cap = 700_000_000  # bytes of address space; reading the bomb would need 0.94 GB more
     code = ("import resource, sys; "
             f"resource.setrlimit(resource.RLIMIT_AS, ({cap}, {cap})); "
             "from digitnet.cli import main; sys.exit(main(sys.argv[1:]))")
