@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import sys
 from pathlib import Path
@@ -27,12 +26,18 @@ from typing import Any
 
 from .config import PRESETS, Config
 from .constants import CLASSES, architecture
-from .errors import DigitnetError, OutputError
+from .errors import DigitnetError, OutputError, UsageError
+from .files import check_outputs, file_identities, is_one_of, json_text, write_text
 from .version import __version__
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
 
+
+# What a checkpoint fixes: its arrays' shapes and dtype, the inputs they were trained on,
+# the optimizer whose buffers it holds. `--resume` refuses flags that change these.
+RESUME_FIXED = ("hidden", "biases", "dtype", "init", "init_scale", "input_scale", "optimizer",
+                "val_split")
 
 AUGMENT_FIELDS = ("aug_rotation", "aug_scale", "aug_shear", "aug_translate", "elastic_alpha",
                   "elastic_sigma")
@@ -67,6 +72,13 @@ def _model_argument(parser: argparse.ArgumentParser, optional: bool = False) -> 
         parser.add_argument("model", nargs="?", default="builtin", help=MODEL_HELP)
     else:
         parser.add_argument("model", help=MODEL_HELP)
+
+
+def _model_file(name: str) -> Path:
+    """The file a MODEL argument names ("builtin": the packaged one), to keep outputs off it."""
+    from .model import BUILTIN, builtin_path
+
+    return builtin_path() if name == BUILTIN else Path(name)
 
 
 def _data_dir_argument(parser: argparse.ArgumentParser, example: str = "") -> None:
@@ -183,6 +195,7 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     state = None
     if args.resume is not None:
         base, state = load_checkpoint(args.resume)
+        _check_resume_flags(args, base)
     else:
         base = PRESETS[args.preset]
     config = _build_config(args, base, parser)
@@ -226,11 +239,7 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                    "train_seconds": result.train_seconds, "epochs": len(result.history),
                    "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
                    "history": result.history, "config": config.to_dict()}
-        try:
-            args.metrics_json.write_text(json.dumps(metrics, indent=2) + "\n")
-        except OSError as e:
-            raise OutputError(f"{args.metrics_json}: cannot write metrics "
-                              f"({e.strerror or e})") from None
+        write_text(args.metrics_json, json_text(metrics, indent=2) + "\n", "metrics")
     if args.plot is not None:
         from .report import plot_learning_curves
 
@@ -242,16 +251,40 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _check_output_paths(args: argparse.Namespace) -> None:
-    """Before training: every file the run will write has a directory to go in, and
-    matplotlib is installed if a plot was asked for. A run is never lost to a typo."""
-    for flag, path in (("--out", args.out), ("--metrics-json", args.metrics_json),
-                       ("--checkpoint", args.checkpoint), ("--plot", args.plot)):
-        if path is not None and not path.parent.is_dir():
-            raise OutputError(f"{flag} {path}: directory {path.parent} not found")
+    """Before training: every file the run will write can be written, none is another or
+    the checkpoint resumed from (the Ctrl-C checkpoint may replace it: that is its job),
+    and matplotlib is installed if a plot was asked for. A run is never lost to a typo."""
+    from .data import data_files
+
+    results = [("--out", args.out), ("--metrics-json", args.metrics_json), ("--plot", args.plot)]
+    data = [("data file", path) for path in data_files(args.data_dir)]
+    if args.checkpoint is not None or args.out is None:
+        checkpoint = ("--checkpoint", args.checkpoint)
+    else:  # where Ctrl-C would save
+        checkpoint = ("the Ctrl-C checkpoint", args.out.with_suffix(".checkpoint.npz"))
+    check_outputs([*results, checkpoint], data)
+    check_outputs(results, [("--resume checkpoint", args.resume)])
     if args.plot is not None:
         from .report import require_matplotlib
 
         require_matplotlib()
+
+
+def _check_resume_flags(args: argparse.Namespace, checkpoint: Config) -> None:
+    """Refuse, before training, a flag that changes what the checkpoint fixes."""
+    for name in RESUME_FIXED:
+        given, fixed = getattr(args, name, None), getattr(checkpoint, name)
+        if given is not None and given != fixed:
+            flag = "--" + name.replace("_", "-")
+            if isinstance(given, bool):
+                flag = flag if given else "--no-" + flag[2:]
+                shown = flag
+            else:
+                shown = f"{flag} {given}"
+            raise UsageError(f"{shown} conflicts with the checkpoint {args.resume}, which was "
+                              f"trained with {name} {fixed!r}; a resumed run keeps its "
+                              f"architecture, dtype, input scaling, optimizer and validation "
+                              f"split")
 
 
 def _add_evaluate_parser(sub: Any) -> None:
@@ -293,26 +326,36 @@ def _evaluate_saved_model(path: Path, data_dir: Path | None):
 
 
 def cmd_evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .data import data_files
     from .evaluation import format_text
 
+    to_stdout = args.json is not None and str(args.json) == "-"
+    if args.json is not None and not to_stdout:
+        check_outputs([("--json", args.json)], [("model file", _model_file(args.model)), *(
+            ("data file", path) for path in data_files(args.data_dir))])
     _, _, evaluation = _evaluate_saved_model(args.model, args.data_dir)
-    figures = json.dumps({"model": str(args.model), **evaluation.to_dict()}, indent=2) + "\n"
-    if args.json is not None and str(args.json) == "-":
+    figures = json_text({"model": str(args.model), **evaluation.to_dict()}, indent=2) + "\n"
+    if to_stdout:
         sys.stdout.write(figures)
         return 0
     print(format_text(evaluation))
     if args.json is not None:
-        try:
-            args.json.write_text(figures)
-        except OSError as e:
-            raise OutputError(f"{args.json}: cannot write JSON ({e.strerror or e})") from None
+        write_text(args.json, figures, "JSON")
     return 0
 
 
 def cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from .report import require_matplotlib, write_report
+    from .report import REPORT_FILES, require_matplotlib, write_report
 
     require_matplotlib()  # before the slow part
+    if args.out.exists() and not args.out.is_dir():
+        raise OutputError(f"--out {args.out}: is a file; the report needs a directory")
+    if args.out.is_dir():  # the report replaces files of its names there, never the model
+        from .data import data_files
+
+        check_outputs([("report file", args.out / name) for name in REPORT_FILES],
+                      [("model file", _model_file(args.model)), *(
+                          ("data file", path) for path in data_files(args.data_dir))])
     model, images, evaluation = _evaluate_saved_model(args.model, args.data_dir)
     written = write_report(model, evaluation, images, args.out, Path(args.model).name)
     print(f"test accuracy {100 * evaluation.accuracy:.2f}%  test loss {evaluation.loss:.4f}  "
@@ -355,7 +398,7 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     model = load_model(args.model)
     records = _each_image(args.images, preprocess_file, key="input")
     ok = [r for r in records if "error" not in r]
-    outputs = _Outputs(args.show_input, args.images)
+    outputs = _Outputs(args.show_input, args.images, args.model)
     inputs = [r.pop("input") for r in ok]  # (28, 28) uint8 each
     if ok:
         probabilities = model.predict_proba(np.stack(inputs))  # (n, 10)
@@ -368,22 +411,31 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
                           top_k=[{"digit": int(d), "probability": float(probs[d])} for d in top],
                           probabilities=[float(p) for p in probs])
             if args.show_input is not None:
-                record["input_image"] = str(outputs.save(image, Path(record["file"]).stem))
+                try:
+                    record["input_image"] = str(outputs.save(image, Path(record["file"]).stem))
+                except OutputError as e:
+                    record["input_image_error"] = str(e)
 
+    failed = 0
     for record in records:
         if "error" in record:
             print(f"digitnet: error: {record['error']}", file=sys.stderr)
-        elif args.json:
+            failed += 1
             continue
+        if args.json:
+            pass
         elif record["digit"] is None:
             print(f"{record['file']}: not a digit (score {record['digit_score']:.2f})")
         else:
             ranked = ", ".join(f"{t['digit']} ({100 * t['probability']:.1f}%)"
                                for t in record["top_k"])
             print(f"{record['file']}: {ranked}")
+        if "input_image_error" in record:
+            print(f"digitnet: error: {record['input_image_error']}", file=sys.stderr)
+            failed += 1
     if args.json:
-        print(json.dumps(records, indent=2))
-    return EXIT_ERROR if len(ok) < len(records) else 0
+        print(json_text(records, indent=2))
+    return EXIT_ERROR if failed else 0
 
 
 def _each_image(given: list[Path], work: Any, key: str) -> list[dict[str, Any]]:
@@ -413,19 +465,20 @@ class _Outputs:
     """Where --show-input writes: PNGs in one directory, created on demand.
 
     A name is never reused within a run (-2, -3 ... suffixes), and never one that is a
-    symlink or one of the input files, so writing cannot follow a link elsewhere or
-    overwrite a picture being read. Files are written atomically."""
+    symlink, one of the input pictures (given, or inside a given directory) or the model
+    file, so writing cannot follow a link elsewhere or replace a file being read
+    (`files.file_identities` also knows hard links). Files are written atomically."""
 
-    def __init__(self, directory: Path | None, inputs: list[Path]):
+    def __init__(self, directory: Path | None, inputs: list[Path], model: Path):
         self.directory = directory
         self.used: set[Path] = set()
-        self.inputs: set[tuple[int, int]] = set()
+        files = [_model_file(str(model))]
         for path in inputs:
             try:
-                files = [path, *path.iterdir()] if path.is_dir() else [path]
-                self.inputs.update(_identity(f) for f in files if f.exists())
+                files.extend([path, *path.iterdir()] if path.is_dir() else [path])
             except OSError:
-                continue
+                files.append(path)
+        self.inputs = file_identities(files)
         if directory is not None:
             try:
                 directory.mkdir(parents=True, exist_ok=True)
@@ -438,8 +491,7 @@ class _Outputs:
         assert self.directory is not None
         stem, n = stem or "image", 1
         path = self.directory / f"{stem}.png"
-        while path in self.used or path.is_symlink() or (
-                path.exists() and _identity(path) in self.inputs):
+        while path in self.used or path.is_symlink() or is_one_of(path, self.inputs):
             n += 1
             path = self.directory / f"{stem}-{n}.png"
         self.used.add(path)
@@ -452,12 +504,6 @@ class _Outputs:
         path = self.path_for(stem)
         save_png(pixels, path, scale=scale)
         return path
-
-
-def _identity(path: Path) -> tuple[int, int]:
-    """(device, inode) of a file, to recognise the same file under two names."""
-    info = path.stat()
-    return info.st_dev, info.st_ino
 
 
 def _add_read_parser(sub: Any) -> None:
@@ -488,7 +534,8 @@ def cmd_read(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .segment import read_number
 
     model = load_model(args.model)
-    outputs = _Outputs(args.show_input, args.images)
+    outputs = _Outputs(args.show_input, args.images, args.model)
+    unsaved: dict[Path, str] = {}  # file -> why its --show-input pictures were not written
 
     def read(path: Path) -> Any:
         picture = load_image(path)  # its errors name the file
@@ -497,21 +544,30 @@ def cmd_read(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         except ImageError as e:  # blank, or no digits
             raise ImageError(f"{path}: {e}") from None
         if args.show_input is not None:
-            _show_reading(outputs, path, picture, reading)
+            try:
+                _show_reading(outputs, path, picture, reading)
+            except OutputError as e:
+                unsaved[path] = str(e)
         return reading
 
     records = _each_image(args.images, read, key="reading")
+    failed = 0
     for record in records:
         if "error" in record:
             print(f"digitnet: error: {record['error']}", file=sys.stderr)
+            failed += 1
             continue
         record.update(record.pop("reading").to_dict())
         if not args.json:
             sure = ", ".join(f"{100 * d['probability']:.0f}%" for d in record["digits"])
             print(f"{record['file']}: {record['number']} ({sure})")
+        if Path(record["file"]) in unsaved:
+            record["input_image_error"] = unsaved[Path(record["file"])]
+            print(f"digitnet: error: {record['input_image_error']}", file=sys.stderr)
+            failed += 1
     if args.json:
-        print(json.dumps(records, indent=2))
-    return EXIT_ERROR if any("error" in r for r in records) else 0
+        print(json_text(records, indent=2))
+    return EXIT_ERROR if failed else 0
 
 
 def _show_reading(outputs: _Outputs, path: Path, picture: Any, reading: Any) -> None:
@@ -547,6 +603,7 @@ def cmd_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     from .export import export_onnx
     from .model import load_model
 
+    check_outputs([("--onnx", args.onnx)], [("model file", _model_file(args.model))])
     model = load_model(args.model)
     export_onnx(model, args.onnx)
     print(f"ONNX model written to {args.onnx}")
@@ -574,13 +631,14 @@ def cmd_augment(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     import numpy as np
 
     from .augment import sample_grid
-    from .data import load_mnist
+    from .data import data_files, load_mnist
     from .images import save_png
 
     if not 1 <= args.samples <= 100 or not 1 <= args.copies <= 100:
         parser.error(f"--samples and --copies must be in 1..100, got {args.samples} and "
                      f"{args.copies}")
     config = _build_config(args, PRESETS[args.preset], parser)
+    check_outputs([("--out", args.out)], [("data file", path) for path in data_files()])
     images = load_mnist().x_train[: args.samples]
     grid = sample_grid(images, np.random.default_rng(args.seed), config.augmentation, args.copies)
     save_png(255 - grid, args.out, scale=3)  # dark ink on white, enlarged
