@@ -464,10 +464,10 @@ def _each_image(given: list[Path], work: Any, key: str) -> list[dict[str, Any]]:
 class _Outputs:
     """Where --show-input writes: PNGs in one directory, created on demand.
 
-    A name is never reused within a run (-2, -3 ... suffixes), and never one that is a
-    symlink, one of the input pictures (given, or inside a given directory) or the model
-    file, so writing cannot follow a link elsewhere or replace a file being read
-    (`files.file_identities` also knows hard links). Files are written atomically."""
+    A name is never reused within a run (-2, -3 ... suffixes), and never one of the input
+    pictures (given, or inside a given directory) or the model file, so writing cannot
+    replace a file being read (`files.file_identities` also knows hard links). Files are
+    written atomically and never through a symbolic link (an OutputError instead)."""
 
     def __init__(self, directory: Path | None, inputs: list[Path], model: Path):
         self.directory = directory
@@ -491,7 +491,7 @@ class _Outputs:
         assert self.directory is not None
         stem, n = stem or "image", 1
         path = self.directory / f"{stem}.png"
-        while path in self.used or path.is_symlink() or is_one_of(path, self.inputs):
+        while path in self.used or is_one_of(path, self.inputs):
             n += 1
             path = self.directory / f"{stem}-{n}.png"
         self.used.add(path)
@@ -582,9 +582,16 @@ def _show_reading(outputs: _Outputs, path: Path, picture: Any, reading: Any) -> 
         x0, y0, x1, y1 = digit.box
         draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=(220, 30, 30), width=width)
         draw.text((x0 + width + 1, y0 + width + 1), str(k), fill=(220, 30, 30))
-    outputs.save(np.asarray(boxed), f"{path.stem}-boxes")
-    for k, digit in enumerate(reading.digits, 1):
-        outputs.save(digit.pixels, f"{path.stem}-digit{k}")
+    pictures = [(np.asarray(boxed), f"{path.stem}-boxes")]
+    pictures += [(d.pixels, f"{path.stem}-digit{k}") for k, d in enumerate(reading.digits, 1)]
+    failures = []
+    for pixels, stem in pictures:  # one that cannot be written does not stop the others
+        try:
+            outputs.save(pixels, stem)
+        except OutputError as e:
+            failures.append(str(e))
+    if failures:
+        raise OutputError("; ".join(failures))
 
 
 def _add_export_parser(sub: Any) -> None:
