@@ -203,8 +203,9 @@ def open_page(browser, url, **context_options):
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(url)
-    page.wait_for_function("document.getElementById('model-info').textContent"
-                           ".startsWith('Model: ')")
+    # a locator, not wait_for_function: polling a string predicate needs eval, which the
+    # page's Content-Security-Policy forbids (it failed whenever the details came late)
+    page.locator("#model-info", has_text="Model: ").wait_for()
     return page, errors
 
 
