@@ -37,3 +37,12 @@ class OutputError(DigitnetError, OSError):
 
 class ServerError(DigitnetError, OSError):
     """The web server cannot start: its address is in use or its host is unknown."""
+
+
+class ConfigError(DigitnetError, ValueError):
+    """A config or search-space file names an unknown field or holds a bad value."""
+
+
+class SweepError(DigitnetError, RuntimeError):
+    """A sweep cannot run: its study storage is unreachable or lost, or the study is not
+    the one this command expects."""

@@ -1,0 +1,684 @@
+"""Hyper-parameter sweeps on Optuna: the search-space file, the objective, the storage.
+
+    load_space / parse_space  a TOML search space -> Space, every name and range checked
+    open_storage              an Optuna RDBStorage (SQLite file or PostgreSQL), with
+                              heartbeats, retry of dead workers' trials, and schema creation
+                              made safe for workers that start together
+    run                       run N trials in this process, joining the study if it exists
+    trial_records, best_config, write_report
+                              what `sweep show`, `sweep best` and `sweep report` print/write
+
+A search space file:
+
+    [fixed]                    # any Config fields, the same in every trial
+    preset = "fast"            # the preset the other fields replace (default "fast")
+    epochs = 6
+    [params.lr]                # a float range; log = true samples it log-uniformly
+    low = 0.05
+    high = 0.5
+    log = true
+    [params.hidden]            # an int range, in steps of 128
+    low = 256
+    high = 2048
+    step = 128
+    [params.schedule]          # a choice
+    choices = ["cosine", "onecycle"]
+
+The objective is validation accuracy (`val_split` training images held out); the test
+set is never loaded. Each epoch's validation accuracy is reported to the trial so the
+pruner can stop bad trials early.
+
+Several workers (processes or machines) share a study through its storage: a SQLite
+file on one machine, PostgreSQL (or any SQLAlchemy URL Optuna accepts) across machines.
+A worker killed mid-trial stops sending heartbeats; once `grace_period` seconds pass, the
+next worker to start a trial marks it FAIL and queues its parameters again.
+
+What it leaves out: sweeps over the network's shape beyond `hidden` (there is one hidden
+layer), and multi-objective studies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import html
+import json
+import math
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import PRESETS, Config, check_value
+from .errors import ConfigError, MissingExtraError, OutputError, SweepError, TrainingDiverged
+
+DEFAULT_STORAGE = "sqlite:///digitnet-sweeps.db"  # a file in the working directory
+CONNECT_TIMEOUT = 5  # seconds to wait for a database server before giving up
+SCHEMA_LOCK_TIMEOUT = 60  # seconds a worker waits for another to finish creating the schema
+SCHEMA_LOCK_KEY = 0x6469676974  # "digit": the PostgreSQL advisory lock guarding schema creation
+HEARTBEAT_INTERVAL = 10  # seconds between a running trial's heartbeats
+GRACE_PERIOD = 60  # seconds without a heartbeat after which a trial counts as dead
+MAX_RETRY = 3  # times a dead worker's trial is queued again
+SPACE_ATTR = "digitnet.space"  # study user attributes that pin what every worker must run
+SUBSET_ATTR = "digitnet.train_subset"
+
+
+def require_optuna() -> Any:
+    """Import and return optuna, or raise MissingExtraError saying how to install it."""
+    try:
+        import optuna
+    except ImportError:
+        raise MissingExtraError("sweeps need optuna, which is not installed; install "
+                                "digitnet[sweep] (pip install 'digitnet[sweep]')") from None
+    return optuna
+
+
+# ----------------------------------------------------------------------------- the space
+
+@dataclass(frozen=True)
+class Param:
+    """One searched Config field: a range (low, high, optional log or step) or choices."""
+
+    name: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: tuple[Any, ...] | None = None
+
+    def suggest(self, trial: Any) -> Any:
+        """Ask an Optuna trial for this field's value."""
+        if self.choices is not None:
+            return trial.suggest_categorical(self.name, list(self.choices))
+        if _field_type(self.name) == "int":
+            return trial.suggest_int(self.name, int(self.low), int(self.high),
+                                     step=int(self.step or 1), log=self.log)
+        return trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
+
+    def grid(self) -> list[Any]:
+        """Every value this parameter can take, for the grid sampler."""
+        if self.choices is not None:
+            return list(self.choices)
+        if self.step is None and _field_type(self.name) != "int":
+            raise ConfigError(f"params.{self.name}: the grid sampler needs choices or a step "
+                              "for every parameter")
+        step = self.step or 1
+        count = math.floor((self.high - self.low) / step + 1e-9) + 1
+        values = [self.low + i * step for i in range(count)]
+        return [int(v) for v in values] if _field_type(self.name) == "int" else values
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.choices is not None:
+            return {"choices": list(self.choices)}
+        out: dict[str, Any] = {"low": self.low, "high": self.high}
+        if self.log:
+            out["log"] = True
+        if self.step is not None:
+            out["step"] = self.step
+        return out
+
+
+@dataclass(frozen=True)
+class Space:
+    """A search space: fixed Config fields, and the searched ones."""
+
+    fixed: dict[str, Any]
+    params: dict[str, Param]
+
+    def config(self, values: dict[str, Any]) -> Config:
+        """The Config for one trial: the preset, then the fixed fields, then `values`."""
+        base = PRESETS[self.fixed.get("preset", "fast")]
+        return dataclasses.replace(base, **self.fixed, **values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"fixed": dict(self.fixed),
+                "params": {name: p.to_dict() for name, p in self.params.items()}}
+
+
+FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(Config)}  # "int", "float", ...
+
+
+def _field_type(name: str) -> str:
+    return FIELD_TYPES[name]
+
+
+def load_space(path: str | Path) -> Space:
+    """Read a TOML search-space file; every error names the file and the bad entry."""
+    from .config import tomllib
+
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read the search space "
+                          f"({getattr(e, 'strerror', None) or e})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    try:
+        return parse_space(data)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+
+
+def parse_space(data: dict[str, Any]) -> Space:
+    """Check a search space given as {"fixed": {...}, "params": {name: {...}}}."""
+    unknown = sorted(set(data) - {"fixed", "params"})
+    if unknown:
+        raise ConfigError(f"unknown section {unknown[0]!r}; a search space has [fixed] and "
+                          "[params.NAME] tables")
+    fixed_raw, params_raw = data.get("fixed", {}), data.get("params", {})
+    if not isinstance(fixed_raw, dict) or not isinstance(params_raw, dict):
+        raise ConfigError("[fixed] and [params] must be tables")
+    fixed = {name: check_value(name, value) for name, value in fixed_raw.items()}
+    if "preset" in fixed and fixed["preset"] not in PRESETS:
+        raise ConfigError(f"fixed.preset: unknown preset {fixed['preset']!r}; choose from "
+                          f"{', '.join(PRESETS)}")
+    if not params_raw:
+        raise ConfigError("no [params.NAME] table: nothing to search")
+    params = {name: _parse_param(name, spec, fixed) for name, spec in params_raw.items()}
+    space = Space(fixed, params)
+    _check_config(space, {}, "[fixed]")
+    if space.config({}).val_split <= 0:
+        raise ConfigError("val_split must be > 0: the sweep chooses on validation accuracy")
+    return space
+
+
+def _parse_param(name: str, spec: Any, fixed: dict[str, Any]) -> Param:
+    where = f"params.{name}"
+    if name not in FIELD_TYPES:
+        raise ConfigError(f"{where}: unknown config field {name!r}")
+    if name == "preset":
+        raise ConfigError(f"{where}: the preset cannot be searched; set it in [fixed]")
+    if name in fixed:
+        raise ConfigError(f"{where}: {name} is also in [fixed]")
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{where} must be a table with low/high or choices, got {spec!r}")
+    extra = sorted(set(spec) - {"low", "high", "log", "step", "choices"})
+    if extra:
+        raise ConfigError(f"{where}: unknown key {extra[0]!r} (expected low, high, log, step "
+                          "or choices)")
+    if "choices" in spec:
+        if set(spec) != {"choices"}:
+            raise ConfigError(f"{where}: give either choices or low/high, not both")
+        choices = spec["choices"]
+        if not isinstance(choices, list) or not choices:
+            raise ConfigError(f"{where}.choices must be a non-empty list, got {choices!r}")
+        checked = tuple(_checked(name, c, where) for c in choices)
+        if len(set(checked)) < len(checked):
+            raise ConfigError(f"{where}.choices repeats a value: {choices!r}")
+        param = Param(name, choices=checked)
+        for value in checked:
+            _check_config_value(fixed, name, value, where)
+        return param
+    kind = _field_type(name)
+    if kind not in ("int", "float"):
+        raise ConfigError(f"{where}: {name} is a {kind}; give choices = [...]")
+    if "low" not in spec or "high" not in spec:
+        raise ConfigError(f"{where} needs both low and high (or choices)")
+    low, high = _checked(name, spec["low"], where), _checked(name, spec["high"], where)
+    log = spec.get("log", False)
+    step = spec.get("step")
+    if not isinstance(log, bool):
+        raise ConfigError(f"{where}.log must be true or false, got {log!r}")
+    if not all(math.isfinite(v) for v in (low, high)) or not low < high:
+        raise ConfigError(f"{where}: need low < high, got low={low!r}, high={high!r}")
+    if step is not None:
+        step = _checked(name, step, where)
+        if not step > 0:
+            raise ConfigError(f"{where}.step must be > 0, got {step!r}")
+        if log:
+            raise ConfigError(f"{where}: use log or step, not both")
+    if log and low <= 0:
+        raise ConfigError(f"{where}: a log range needs low > 0, got {low!r}")
+    for value in (low, high):
+        _check_config_value(fixed, name, value, where)
+    return Param(name, low, high, log, step)
+
+
+def _checked(name: str, value: Any, where: str) -> Any:
+    try:
+        return check_value(name, value)
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def _check_config_value(fixed: dict[str, Any], name: str, value: Any, where: str) -> None:
+    _check_config(Space(fixed, {}), {name: value}, where)
+
+
+def _check_config(space: Space, values: dict[str, Any], where: str) -> None:
+    try:
+        space.config(values)
+    except ValueError as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+# ----------------------------------------------------------------------------- storage
+
+def storage_url(url: str | None) -> str:
+    """The SQLAlchemy URL to use: `url`, or the SQLite file in the working directory."""
+    return url or DEFAULT_STORAGE
+
+
+def display_url(url: str) -> str:
+    """url with any password hidden, for messages."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparseable URL is shown as given; it holds no parsed password
+        return url
+
+
+def storage_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean the study storage failed (not a bug in digitnet)."""
+    import optuna
+    import sqlalchemy.exc
+
+    return (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError)
+
+
+def _reason(error: BaseException) -> str:
+    """One line saying why a database call failed, from the driver's own message."""
+    cause = getattr(error, "orig", None) or error.__cause__ or error
+    cause = getattr(cause, "orig", None) or cause
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    text = "; ".join(line for line in lines if not line.startswith(("(Background", "[SQL")))
+    return text or type(cause).__name__
+
+
+def open_storage(url: str | None, *, heartbeat_interval: int = HEARTBEAT_INTERVAL,
+                 grace_period: int = GRACE_PERIOD) -> Any:
+    """An Optuna RDBStorage for url (None: the SQLite file in the working directory).
+
+    Running trials send a heartbeat every heartbeat_interval seconds; a trial silent for
+    grace_period seconds is marked FAIL by the next worker and queued again (at most
+    MAX_RETRY times). On PostgreSQL, creating the tables is serialised by an advisory
+    lock, so workers that start together on an empty database do not race (one would die
+    on a duplicate `CREATE TYPE`). Raises SweepError, with one line of reason, when the
+    storage cannot be reached or the URL is wrong.
+    """
+    optuna = require_optuna()
+    url = storage_url(url)
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}  # reconnect after a database restart
+    if url.startswith("postgresql"):
+        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
+    elif url.startswith("sqlite"):
+        kwargs["connect_args"] = {"timeout": 60}  # wait for other workers' writes
+    try:
+        with _schema_lock(url, kwargs), _quiet_optuna():
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs=kwargs, heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                    max_retry=MAX_RETRY))
+    except (*storage_errors(), ImportError, ValueError, RuntimeError) as e:
+        raise SweepError(f"cannot open the study storage {display_url(url)}: "
+                         f"{_reason(e)}") from None
+
+
+@contextlib.contextmanager
+def _schema_lock(url: str, engine_kwargs: dict[str, Any]) -> Iterator[None]:
+    """On PostgreSQL, hold a session advisory lock while Optuna creates its schema."""
+    if not url.startswith("postgresql"):
+        yield
+        return
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    engine = sqlalchemy.create_engine(url, poolclass=NullPool,
+                                      connect_args=engine_kwargs.get("connect_args", {}))
+    try:
+        with engine.connect() as connection:
+            connection.execute(sqlalchemy.text(f"SET lock_timeout = '{SCHEMA_LOCK_TIMEOUT}s'"))
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"),
+                               {"key": SCHEMA_LOCK_KEY})
+            connection.commit()
+            try:
+                yield
+            finally:
+                connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"),
+                                   {"key": SCHEMA_LOCK_KEY})
+                connection.commit()
+    finally:
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def _quiet_optuna() -> Iterator[None]:
+    """Optuna logs each trial and warns about experimental features; digitnet prints its
+    own lines, so silence both while inside."""
+    import warnings
+
+    import optuna
+
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        optuna.logging.set_verbosity(level)
+
+
+@contextlib.contextmanager
+def storage_failures(url: str | None) -> Iterator[None]:
+    """Turn a storage failure inside the block into one SweepError line, and keep
+    Optuna's heartbeat thread from printing a traceback when the database goes away (the
+    main thread reports the same failure at its next database call)."""
+    errors = storage_errors()
+    previous = threading.excepthook
+
+    def hook(args: Any) -> None:
+        if not issubclass(args.exc_type, errors):
+            previous(args)
+
+    threading.excepthook = hook
+    try:
+        yield
+    except errors as e:
+        raise SweepError(f"lost the study storage {display_url(storage_url(url))}: "
+                         f"{_reason(e)}") from None
+    finally:
+        threading.excepthook = previous
+
+
+# ----------------------------------------------------------------------------- studies
+
+def load_study(name: str, url: str | None, **storage_options: Any) -> Any:
+    """An existing study; SweepError names the studies there if `name` is not one."""
+    optuna = require_optuna()
+    storage = open_storage(url, **storage_options)
+    with storage_failures(storage_url(url)), _quiet_optuna():
+        names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+        if name not in names:
+            known = ", ".join(sorted(names)) or "none"
+            raise SweepError(f"no study {name!r} in {display_url(storage_url(url))} "
+                             f"(studies there: {known})")
+        return optuna.load_study(study_name=name, storage=storage)
+
+
+def _pin(study: Any, key: str, value: Any, what: str) -> None:
+    """Store value in the study, or check it equals what the first worker stored."""
+    if key not in study.user_attrs:
+        study.set_user_attr(key, value)  # a concurrent first write is ignored by Optuna
+    stored = study.user_attrs.get(key)
+    if stored is not None and stored != value:
+        raise SweepError(f"study {study.study_name!r} was started with a different {what}: "
+                         f"{json.dumps(stored)}; this worker has {json.dumps(value)}")
+
+
+def make_sampler(name: str, space: Space, seed: int | None) -> Any:
+    """The Optuna sampler called name: tpe, random or grid."""
+    optuna = require_optuna()
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "grid":
+        grid = {p.name: p.grid() for p in space.params.values()}
+        return optuna.samplers.GridSampler(grid, seed=seed)
+    raise ConfigError(f"unknown sampler {name!r}; choose from tpe, random, grid")
+
+
+def make_pruner(name: str) -> Any:
+    """The Optuna pruner called name: median (after 5 trials, from epoch 2) or none."""
+    optuna = require_optuna()
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    raise ConfigError(f"unknown pruner {name!r}; choose from median, none")
+
+
+SAMPLERS = ("tpe", "random", "grid")
+PRUNERS = ("median", "none")
+
+
+def trial_value(history: list[dict[str, Any]], best_epoch: int | None) -> float:
+    """The validation accuracy of the weights a run kept: the best epoch's with early
+    stopping, otherwise the last epoch's."""
+    record = history[best_epoch - 1] if best_epoch else history[-1]
+    return float(record["val_accuracy"])
+
+
+def make_objective(space: Space, x: np.ndarray, y: np.ndarray) -> Callable[[Any], float]:
+    """An Optuna objective: train on images x (n, 28, 28) and labels y (n,) with the
+    trial's Config, report validation accuracy after every epoch (so the pruner can stop
+    the trial), and return the validation accuracy of the weights kept."""
+    optuna = require_optuna()
+    from .classifier import Classifier
+
+    def objective(trial: Any) -> float:
+        config = space.config({p.name: p.suggest(trial) for p in space.params.values()})
+
+        def report(record: dict[str, Any]) -> None:
+            trial.report(record["val_accuracy"], record["epoch"])
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"validation accuracy {record['val_accuracy']:.4f} "
+                                         f"after epoch {record['epoch']}")
+
+        result = Classifier(config).fit(x, y, on_epoch=report).result_
+        trial.set_user_attr("train_seconds", result.train_seconds)
+        trial.set_user_attr("epochs", len(result.history))
+        return trial_value(result.history, result.best_epoch)
+
+    return objective
+
+
+def run(
+    study_name: str,
+    space: Space,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    storage: str | None = None,
+    trials: int | None = 10,
+    timeout: float | None = None,
+    sampler: str = "tpe",
+    pruner: str = "median",
+    seed: int | None = None,
+    data_note: Any = None,
+    on_trial: Callable[[dict[str, Any], dict[str, Any] | None], None] | None = None,
+    heartbeat_interval: int = HEARTBEAT_INTERVAL,
+    grace_period: int = GRACE_PERIOD,
+) -> list[dict[str, Any]]:
+    """Run up to `trials` trials (or until `timeout` seconds) of study `study_name` in this
+    process, creating the study if it does not exist, and return this process's trial
+    records (see `trial_record`).
+
+    x (n, 28, 28), y (n,): the training images; each trial holds out config.val_split of
+    them for validation. `data_note` (JSON) describes the data and is pinned in the study
+    with the space, so every worker of one study trains on the same thing. `on_trial` is
+    called after each trial with its record and the best trial's record so far (or None).
+    Training uses one BLAS thread: run one worker per core.
+    """
+    optuna = require_optuna()
+    from threadpoolctl import threadpool_limits
+
+    url = storage_url(storage)
+    store = open_storage(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period)
+    records: list[dict[str, Any]] = []
+
+    def callback(study: Any, trial: Any) -> None:
+        record = trial_record(trial)
+        records.append(record)
+        if on_trial is not None:
+            best = _best_trial(study)
+            on_trial(record, trial_record(best) if best is not None else None)
+
+    with storage_failures(url), _quiet_optuna(), threadpool_limits(1):
+        study = optuna.create_study(study_name=study_name, storage=store,
+                                    sampler=make_sampler(sampler, space, seed),
+                                    pruner=make_pruner(pruner), direction="maximize",
+                                    load_if_exists=True)
+        if study.direction != optuna.study.StudyDirection.MAXIMIZE:
+            raise SweepError(f"study {study_name!r} minimizes; digitnet maximizes validation "
+                             "accuracy")
+        _pin(study, SPACE_ATTR, space.to_dict(), "search space")
+        _pin(study, SUBSET_ATTR, data_note, "training data")
+        study.optimize(make_objective(space, x, y), n_trials=trials, timeout=timeout,
+                       catch=(TrainingDiverged,), callbacks=[callback], gc_after_trial=False)
+    return records
+
+
+def _best_trial(study: Any) -> Any:
+    try:
+        return study.best_trial
+    except ValueError:  # no completed trial yet
+        return None
+
+
+def trial_record(trial: Any) -> dict[str, Any]:
+    """One trial as JSON-ready data: number, state (Optuna's name), value, params,
+    seconds (wall time from start to end; None while running)."""
+    seconds = trial.duration.total_seconds() if trial.duration is not None else None
+    value = trial.value if trial.value is not None and math.isfinite(trial.value) else None
+    return {"number": trial.number, "state": trial.state.name, "value": value,
+            "params": dict(trial.params), "seconds": seconds}
+
+
+def trial_records(study: Any) -> list[dict[str, Any]]:
+    """Every trial of the study, in number order (see trial_record)."""
+    return [trial_record(t) for t in sorted(study.get_trials(deepcopy=False),
+                                            key=lambda t: t.number)]
+
+
+def stored_space(study: Any) -> Space:
+    """The search space the study's first worker pinned."""
+    data = study.user_attrs.get(SPACE_ATTR)
+    if data is None:
+        raise SweepError(f"study {study.study_name!r} was not made by digitnet sweep "
+                         "(it has no stored search space)")
+    return parse_space(data)
+
+
+def best_config(study: Any) -> tuple[Config, dict[str, Any]]:
+    """The Config of the study's best completed trial, and that trial's record."""
+    best = _best_trial(study)
+    if best is None:
+        raise SweepError(f"study {study.study_name!r} has no completed trial yet")
+    space = stored_space(study)
+    return space.config(best.params), trial_record(best)
+
+
+def format_record(record: dict[str, Any], best: dict[str, Any] | None = None) -> str:
+    """One fixed-format line for a trial record (and the best so far, if given)."""
+    value = f"{100 * record['value']:.2f}%" if record["value"] is not None else "-"
+    seconds = f"{record['seconds']:.1f}s" if record["seconds"] is not None else "-"
+    params = ", ".join(f"{k}={_short(v)}" for k, v in record["params"].items())
+    line = f"trial {record['number']:>4}  {record['state']:<8}  val {value:>7}  {seconds:>7}  " \
+           f"{params}"
+    if best is not None:
+        line += f"  (best: trial {best['number']}, {100 * best['value']:.2f}%)"
+    return line
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+# ----------------------------------------------------------------------------- report
+
+REPORT_FILES = {  # file name -> caption; slice-<param>.png are added per parameter
+    "history.png": "Optimization history: each trial's validation accuracy and the best so far",
+    "importance.png": "Parameter importances (fANOVA) for validation accuracy",
+}
+
+
+def write_report(study: Any, out_dir: str | Path) -> dict[str, Path]:
+    """Plots of the study (history, importances, one slice per parameter) and index.html,
+    written into out_dir through Optuna's matplotlib visualizations. Files in out_dir with
+    the report's names are replaced; others are left alone. Returns name -> path."""
+    from .report import require_matplotlib
+
+    matplotlib = require_matplotlib()
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as views
+
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"{out}: cannot create the report directory ({e.strerror or e})") \
+            from None
+    records = trial_records(study)
+    complete = [r for r in records if r["state"] == "COMPLETE"]
+    if not complete:
+        raise SweepError(f"study {study.study_name!r} has no completed trial to report on")
+    params = sorted({name for r in complete for name in r["params"]})
+    plots: dict[str, tuple[str, Callable[[], Any]]] = {
+        "history.png": (REPORT_FILES["history.png"],
+                        lambda: views.plot_optimization_history(study)),
+    }
+    if len(complete) >= 2 and params:
+        plots["importance.png"] = (REPORT_FILES["importance.png"],
+                                   lambda: views.plot_param_importances(study))
+    for name in params:
+        plots[f"slice-{name}.png"] = (f"Validation accuracy against {name}",
+                                      lambda name=name: views.plot_slice(study, params=[name]))
+    written: dict[str, Path] = {}
+    with _quiet_optuna():
+        for file, (_, draw) in plots.items():
+            ax = draw()
+            figure = (ax.flat[0] if isinstance(ax, np.ndarray) else ax).figure
+            figure.set_size_inches(7, 4.5)
+            figure.tight_layout()
+            try:
+                figure.savefig(out / file, dpi=100)
+            except OSError as e:
+                raise OutputError(f"{out / file}: cannot write ({e.strerror or e})") from None
+            finally:
+                plt.close(figure)
+            written[file] = out / file
+    index = out / "index.html"
+    try:
+        index.write_text(_index_html(study.study_name, records,
+                                     {f: caption for f, (caption, _) in plots.items()}),
+                         encoding="utf-8")
+    except OSError as e:
+        raise OutputError(f"{index}: cannot write ({e.strerror or e})") from None
+    written["index.html"] = index
+    return written
+
+
+def _cells(record: dict[str, Any]) -> list[str]:
+    """A trial record as table cells: number, state, validation %, seconds, params."""
+    value, seconds = record["value"], record["seconds"]
+    return [str(record["number"]), record["state"],
+            "" if value is None else f"{100 * value:.2f}%",
+            "" if seconds is None else f"{seconds:.1f}",
+            ", ".join(f"{k}={_short(v)}" for k, v in record["params"].items())]
+
+
+def _index_html(name: str, records: list[dict[str, Any]], captions: dict[str, str]) -> str:
+    e = html.escape
+    figures = "\n".join(f'<figure><img src="{e(f)}" alt="{e(c)}"><figcaption>{e(c)}'
+                        "</figcaption></figure>" for f, c in captions.items())
+    rows = "\n".join(
+        "<tr>" + "".join(f"<td>{e(cell)}</td>" for cell in _cells(r)) + "</tr>" for r in records)
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>digitnet sweep: {e(name)}</title>
+<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}
+img{{max-width:100%}} table{{border-collapse:collapse}} td,th{{padding:2px 8px;
+border-bottom:1px solid #ddd;text-align:left}}</style></head>
+<body>
+<h1>Sweep {e(name)}</h1>
+<p>{len(records)} trials, {sum(r['state'] == 'COMPLETE' for r in records)} complete.
+The objective is validation accuracy; the test set was not used.</p>
+{figures}
+<h2>Trials</h2>
+<table><tr><th>trial</th><th>state</th><th>validation</th><th>seconds</th><th>params</th></tr>
+{rows}
+</table>
+</body>
+</html>
+"""
+
