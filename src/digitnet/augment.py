@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SIDE = 28
+from .constants import SIDE
+
 CENTRE = (SIDE - 1) / 2
 
 
