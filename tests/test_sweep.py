@@ -72,10 +72,13 @@ def assert_one_line_error(result, *fragments):
 
 
 def trials_of(url, study):
+    """The study's trials in number order ([] while the study does not exist yet)."""
     storage = optuna.storages.RDBStorage(url)
     try:
         return sorted(optuna.load_study(study_name=study, storage=storage).get_trials(),
                       key=lambda t: t.number)
+    except KeyError:  # no such study yet
+        return []
     finally:
         storage.engine.dispose()
 
@@ -320,10 +323,7 @@ def test_killed_worker_trial_is_failed_by_heartbeat_and_retried(tmp_path, databa
     victim = start(*worker_args(database, "kill", space, 1))
 
     def training():  # the victim's trial is running and has reported an epoch
-        try:
-            running = [t for t in trials_of(database, "kill") if t.state.name == "RUNNING"]
-        except Exception:  # the study does not exist yet
-            return False
+        running = [t for t in trials_of(database, "kill") if t.state.name == "RUNNING"]
         return bool(running and running[0].intermediate_values)
 
     wait_for(training, 60, "the first trial to report an epoch")
@@ -431,17 +431,27 @@ def test_cli_sweep_json_and_report(tmp_path):
 
 @pytest.mark.parametrize(("args", "message"), [
     (("sweep", "--study", "x", "--space", "missing.toml"), "missing.toml: cannot read"),
-    (("sweep", "--space", "{space}"), "--study is required"),
-    (("sweep", "--study", "x"), "--space is required"),
     (("sweep", "show", "--study", "x"), "no study 'x'"),
     (("sweep", "best", "--study", "x", "--out", "nodir/b.toml"), "nodir"),
     (("train", "--config", "missing.toml"), "missing.toml: cannot read"),
 ])
 def test_cli_errors_are_one_line(tmp_path, args, message):
-    space = write_space(tmp_path)
-    args = [a.format(space=space) for a in args]
+    write_space(tmp_path)
     result = digitnet(*args, cwd=tmp_path)
     assert_one_line_error(result, message)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("sweep", "--space", "space.toml"), "--study is required"),
+    (("sweep", "--study", "x"), "--space is required"),
+    (("sweep", "--study", "x", "--space", "space.toml", "--trials", "0"), "positive integer"),
+])
+def test_cli_sweep_usage_errors(tmp_path, args, message):
+    write_space(tmp_path)
+    result = digitnet(*args, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("usage: digitnet")
+    assert message in result.stderr.strip().splitlines()[-1]
 
 
 def test_cli_config_precedence_flags_over_file_over_preset(tmp_path):

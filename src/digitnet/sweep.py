@@ -53,7 +53,14 @@ from typing import Any
 import numpy as np
 
 from .config import PRESETS, Config, check_value
-from .errors import ConfigError, MissingExtraError, OutputError, SweepError, TrainingDiverged
+from .errors import (
+    ConfigError,
+    DigitnetError,
+    MissingExtraError,
+    OutputError,
+    SweepError,
+    TrainingDiverged,
+)
 
 DEFAULT_STORAGE = "sqlite:///digitnet-sweeps.db"  # a file in the working directory
 CONNECT_TIMEOUT = 5  # seconds to wait for a database server before giving up
@@ -370,7 +377,11 @@ def _quiet_optuna() -> Iterator[None]:
 def storage_failures(url: str | None) -> Iterator[None]:
     """Turn a storage failure inside the block into one SweepError line, and keep
     Optuna's heartbeat thread from printing a traceback when the database goes away (the
-    main thread reports the same failure at its next database call)."""
+    main thread reports the same failure at its next database call).
+
+    An error raised while Optuna was handling a storage failure counts as that failure
+    (Optuna 5.0's trial loop raises UnboundLocalError when it cannot even read the trial
+    back after a failed write)."""
     errors = storage_errors()
     previous = threading.excepthook
 
@@ -381,11 +392,28 @@ def storage_failures(url: str | None) -> Iterator[None]:
     threading.excepthook = hook
     try:
         yield
-    except errors as e:
+    except DigitnetError:
+        raise
+    except Exception as e:
+        cause = _storage_cause(e, errors)
+        if cause is None:
+            raise
         raise SweepError(f"lost the study storage {display_url(storage_url(url))}: "
-                         f"{_reason(e)}") from None
+                         f"{_reason(cause)}") from None
     finally:
         threading.excepthook = previous
+
+
+def _storage_cause(error: BaseException,
+                   errors: tuple[type[BaseException], ...]) -> BaseException | None:
+    """The storage error in error's chain of causes and contexts, or None."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, errors):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
+    return None
 
 
 # ----------------------------------------------------------------------------- studies
@@ -427,10 +455,11 @@ def make_sampler(name: str, space: Space, seed: int | None) -> Any:
 
 
 def make_pruner(name: str) -> Any:
-    """The Optuna pruner called name: median (after 5 trials, from epoch 2) or none."""
+    """The Optuna pruner called name: median (after 5 trials, from epoch 2 on) or none.
+    Epochs are reported as steps 1, 2, ...; Optuna prunes from step n_warmup_steps on."""
     optuna = require_optuna()
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
     if name == "none":
         return optuna.pruners.NopPruner()
     raise ConfigError(f"unknown pruner {name!r}; choose from median, none")
