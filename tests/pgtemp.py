@@ -53,7 +53,7 @@ class TempPostgres:
         if self._as_postgres:
             shutil.chown(self.root, "postgres", "postgres")
         self._run("initdb", "-D", str(self.data), "-U", self.user, "-A", "trust",
-                  "-E", "UTF8", "--no-locale")
+                  "-E", "UTF8", "--no-locale", "--no-sync")
         with open(self.data / "postgresql.conf", "a") as conf:
             conf.write(f"listen_addresses = '127.0.0.1'\nport = {self.port}\n"
                        f"unix_socket_directories = '{self.root}'\n"
