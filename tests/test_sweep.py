@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from pgtemp import find_bindir, temp_postgres
@@ -473,3 +474,14 @@ def test_cli_config_precedence_flags_over_file_over_preset(tmp_path):
     used = json.loads(metrics.read_text())["config"]
     assert (used["preset"], used["hidden"], used["dropout"]) == ("fast", 24, 0.0)
 
+
+
+def test_the_documented_fast_search_space_holds_the_fast_preset():
+    space = sweep.load_space(Path(__file__).parent.parent / "docs" / "fast-search.toml")
+    fast = Config()
+    for name, param in space.params.items():
+        value = getattr(fast, name)
+        if param.choices is not None:
+            assert value in param.choices, name
+        else:
+            assert param.low <= value <= param.high, name

@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _add_train_parser(sub: Any) -> None:
     train = sub.add_parser("train", help="train a network on MNIST and report test accuracy",
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                           formatter_class=_DefaultsFormatter)
     train.add_argument("--preset", choices=sorted(PRESETS), default=None,
                        help="starting settings: 'seed' is the blog post's network and "
                             "algorithm (default: the config file's preset, else fast)")
@@ -515,6 +515,15 @@ def cmd_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each default, except None (the help text says what happens then)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _add_sweep_parser(sub: Any) -> None:
     from .sweep import GRACE_PERIOD, HEARTBEAT_INTERVAL, PRUNERS, SAMPLERS
 
@@ -524,13 +533,13 @@ def _add_sweep_parser(sub: Any) -> None:
     sweep = sub.add_parser(
         "sweep", help="search settings on validation accuracy with Optuna (several workers "
                       "can share one study)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsFormatter,
         description="Run trials of a study in this process, creating it if it does not exist: "
                     "each trial trains with settings drawn from the search space and reports "
                     "validation accuracy every epoch, so bad trials are pruned. Run the same "
                     "command elsewhere to add a worker. The test set is never used. Needs the "
                     "sweep extra: pip install 'digitnet[sweep]'.")
-    sweep.add_argument("--study", help="study name (required)")
+    sweep.add_argument("--study", help="study name (required to run trials)")
     sweep.add_argument("--space", type=Path, metavar="FILE.toml",
                        help="search space: [fixed] Config fields and [params.NAME] ranges "
                             "(required)")
