@@ -111,7 +111,7 @@ def database_cost(url: str, space: Path, trials: int, subset: int) -> dict[str, 
     event.listen(sqlalchemy.engine.Engine, "commit", commit)
     began = time.perf_counter()
     records = sweep.run("cost-warmup", space_obj, x, y, storage=url, trials=trials,
-                        sampler="random", pruner="none", seed=1)
+                        sampler="random", pruner="none", seed=1).trials
     wall = time.perf_counter() - began
     event.remove(sqlalchemy.engine.Engine, "before_cursor_execute", before)
     event.remove(sqlalchemy.engine.Engine, "after_cursor_execute", after)

@@ -206,8 +206,10 @@ def test_run_joins_the_study_and_pins_its_space(tmp_path, mnist):
     x, y = mnist.x_train[:3000], mnist.y_train[:3000]
     lines = []
     first = sweep.run("s", space, x, y, storage=url, trials=2, seed=0, data_note={"n": 3000},
-                      on_trial=lambda r, b: lines.append(sweep.format_record(r, b)))
+                      on_trial=lambda r, b: lines.append(sweep.format_record(r, b))).trials
     second = sweep.run("s", space, x, y, storage=url, trials=2, seed=1, data_note={"n": 3000})
+    assert second.best["value"] == max(r["value"] for r in first + second.trials)
+    second = second.trials
     assert [r["number"] for r in first + second] == [0, 1, 2, 3]
     assert len(lines) == 2 and lines[0].startswith("trial    0  COMPLETE  val ")
     for record in first:
@@ -238,7 +240,7 @@ def test_pruned_trial_stops_early_and_diverged_trial_fails(tmp_path, mnist):
     study = optuna.create_study(study_name="p", storage=url, direction="maximize")
     for lr in [0.2] * 5 + [1e30, 1e-5]:
         study.enqueue_trial({"lr": lr})
-    records = sweep.run("p", space, x, y, storage=url, trials=7)
+    records = sweep.run("p", space, x, y, storage=url, trials=7).trials
     states = [r["state"] for r in records]
     assert states == ["COMPLETE"] * 5 + ["FAIL", "PRUNED"]
     pruned = sweep.load_study("p", url).trials[6]

@@ -634,7 +634,7 @@ def cmd_sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
               f"{args.trials} trials on {n} images of {data.source} "
               f"({space.config({}).val_split} held out for validation)", flush=True)
     try:
-        records = sweep.run(
+        result = sweep.run(
             args.study, space, data.x_train[:n], data.y_train[:n], storage=args.storage,
             trials=args.trials, timeout=args.timeout, sampler=args.sampler, pruner=args.pruner,
             seed=args.seed, data_note=note, on_trial=on_trial,
@@ -642,13 +642,10 @@ def cmd_sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     finally:
         if bar is not None:
             bar.close()
-    with sweep.storage_failures(args.storage):
-        study = sweep.load_study(args.study, args.storage)
-        best = sweep.best_config(study)[1] if any(
-            r["state"] == "COMPLETE" for r in sweep.trial_records(study)) else None
+    best = result.best
     if args.json:
-        print(json.dumps({"study": args.study, "trials": records, "best": best}, indent=2,
-                         allow_nan=False))
+        print(json.dumps({"study": args.study, "trials": result.trials, "best": best},
+                         indent=2, allow_nan=False))
     elif best is not None:
         print(f"best so far: trial {best['number']}, validation {100 * best['value']:.2f}%, "
               + ", ".join(f"{k}={v}" for k, v in best["params"].items()))

@@ -516,10 +516,10 @@ def run(
     on_trial: Callable[[dict[str, Any], dict[str, Any] | None], None] | None = None,
     heartbeat_interval: int = HEARTBEAT_INTERVAL,
     grace_period: int = GRACE_PERIOD,
-) -> list[dict[str, Any]]:
+) -> RunResult:
     """Run up to `trials` trials (or until `timeout` seconds) of study `study_name` in this
-    process, creating the study if it does not exist, and return this process's trial
-    records (see `trial_record`).
+    process, creating the study if it does not exist. Returns this process's trial records
+    (see `trial_record`) and the study's best trial.
 
     x (n, 28, 28), y (n,): the training images; each trial holds out config.val_split of
     them for validation. `data_note` (JSON) describes the data and is pinned in the study
@@ -551,9 +551,20 @@ def run(
                              "accuracy")
         _pin(study, SPACE_ATTR, space.to_dict(), "search space")
         _pin(study, SUBSET_ATTR, data_note, "training data")
-        study.optimize(make_objective(space, x, y), n_trials=trials, timeout=timeout,
-                       catch=(TrainingDiverged,), callbacks=[callback], gc_after_trial=False)
-    return records
+        try:
+            study.optimize(make_objective(space, x, y), n_trials=trials, timeout=timeout,
+                           catch=(TrainingDiverged,), callbacks=[callback],
+                           gc_after_trial=False)
+            best = _best_trial(study)
+        finally:
+            store.engine.dispose()  # close this worker's connections now, not at exit
+    return RunResult(records, trial_record(best) if best is not None else None)
+
+
+@dataclass
+class RunResult:
+    trials: list[dict[str, Any]]  # this process's trials, as trial_record gives them
+    best: dict[str, Any] | None  # the study's best trial so far (any worker's), or None
 
 
 def _best_trial(study: Any) -> Any:
