@@ -45,6 +45,7 @@ import html
 import json
 import math
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,7 @@ from .errors import (
 DEFAULT_STORAGE = "sqlite:///digitnet-sweeps.db"  # a file in the working directory
 CONNECT_TIMEOUT = 5  # seconds to wait for a database server before giving up
 SCHEMA_LOCK_TIMEOUT = 60  # seconds a worker waits for another to finish creating the schema
+SCHEMA_ATTEMPTS = 5  # tries at creating the schema where no lock serialises it
 SCHEMA_LOCK_KEY = 0x6469676974  # "digit": the PostgreSQL advisory lock guarding schema creation
 HEARTBEAT_INTERVAL = 10  # seconds between a running trial's heartbeats
 GRACE_PERIOD = 60  # seconds without a heartbeat after which a trial counts as dead
@@ -303,10 +305,12 @@ def open_storage(url: str | None, *, heartbeat_interval: int = HEARTBEAT_INTERVA
 
     Running trials send a heartbeat every heartbeat_interval seconds; a trial silent for
     grace_period seconds is marked FAIL by the next worker and queued again (at most
-    MAX_RETRY times). On PostgreSQL, creating the tables is serialised by an advisory
-    lock, so workers that start together on an empty database do not race (one would die
-    on a duplicate `CREATE TYPE`). Raises SweepError, with one line of reason, when the
-    storage cannot be reached or the URL is wrong.
+    MAX_RETRY times). Workers that start together on an empty database race to create
+    Optuna's tables (on PostgreSQL one dies on a duplicate `CREATE TYPE studydirection`,
+    on SQLite on a duplicate alembic_version row). On PostgreSQL an advisory lock
+    serialises the creation; on other databases a worker that loses the race tries again,
+    finding the tables made. Raises SweepError, with one line of reason, when the storage
+    cannot be reached or the URL is wrong.
     """
     optuna = require_optuna()
     url = storage_url(url)
@@ -315,16 +319,30 @@ def open_storage(url: str | None, *, heartbeat_interval: int = HEARTBEAT_INTERVA
         kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
     elif url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 60}  # wait for other workers' writes
-    try:
-        with _schema_lock(url, kwargs), _quiet_optuna():
-            return optuna.storages.RDBStorage(
-                url, engine_kwargs=kwargs, heartbeat_interval=heartbeat_interval,
-                grace_period=grace_period,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                    max_retry=MAX_RETRY))
-    except (*storage_errors(), ImportError, ValueError, RuntimeError) as e:
-        raise SweepError(f"cannot open the study storage {display_url(url)}: "
-                         f"{_reason(e)}") from None
+    for attempt in range(SCHEMA_ATTEMPTS):
+        try:
+            with _schema_lock(url, kwargs), _quiet_optuna():
+                return optuna.storages.RDBStorage(
+                    url, engine_kwargs=kwargs, heartbeat_interval=heartbeat_interval,
+                    grace_period=grace_period,
+                    heartbeat_stale_trial_callback=(
+                        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)))
+        except (*storage_errors(), ImportError, ValueError, RuntimeError) as e:
+            if attempt + 1 < SCHEMA_ATTEMPTS and _lost_schema_race(e):
+                time.sleep(0.2 * 2**attempt)
+                continue
+            raise SweepError(f"cannot open the study storage {display_url(url)}: "
+                             f"{_reason(e)}") from None
+    raise AssertionError("unreachable")  # the last attempt returns or raises
+
+
+def _lost_schema_race(error: BaseException) -> bool:
+    """True when error is another worker having created the same table, type or row."""
+    import sqlalchemy.exc
+
+    cause = _storage_cause(error, (sqlalchemy.exc.SQLAlchemyError,)) or error
+    text = _reason(cause).lower()
+    return isinstance(cause, sqlalchemy.exc.IntegrityError) or "already exists" in text
 
 
 @contextlib.contextmanager
