@@ -253,7 +253,9 @@ def test_report_writes_plots_and_index(tmp_path, mnist):
     url = f"sqlite:///{tmp_path / 's.db'}"
     sweep.run("r", space, mnist.x_train[:3000], mnist.y_train[:3000], storage=url, trials=3,
               seed=0)
-    written = sweep.write_report(sweep.load_study("r", url), tmp_path / "report")
+    from digitnet.sweep_report import write_report
+
+    written = write_report(sweep.load_study("r", url), tmp_path / "report")
     assert set(written) == {"history.png", "importance.png", "slice-batch_size.png",
                             "slice-lr.png", "index.html"}
     for name, path in written.items():
@@ -443,7 +445,9 @@ def tiny_data(tmp_path):
 
 @pytest.mark.parametrize(("args", "message"), [
     (("sweep", "--study", "x", "--space", "missing.toml"), "missing.toml: cannot read"),
-    (("sweep", "show", "--study", "x"), "no study 'x'"),
+    (("sweep", "show", "--study", "x"), "digitnet-sweeps.db does not exist"),
+    (("sweep", "report", "--study", "x", "--storage", "sqlite:///e.db", "--out", "r"),
+     "e.db does not exist"),
     (("sweep", "best", "--study", "x", "--out", "nodir/b.toml"), "nodir"),
     (("train", "--config", "missing.toml"), "missing.toml: cannot read"),
 ])
@@ -451,6 +455,7 @@ def test_cli_errors_are_one_line(tmp_path, args, message):
     write_space(tmp_path)
     result = digitnet(*args, cwd=tmp_path)
     assert_one_line_error(result, message)
+    assert not list(tmp_path.glob("*.db"))  # nothing created on the way
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -697,10 +697,11 @@ def cmd_sweep_best(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
 def cmd_sweep_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from . import sweep
     from .report import require_matplotlib
+    from .sweep_report import write_report
 
     require_matplotlib()
     with sweep.storage_failures(args.storage):
-        written = sweep.write_report(sweep.load_study(args.study, args.storage), args.out)
+        written = write_report(sweep.load_study(args.study, args.storage), args.out)
     print(f"report written to {args.out}: {', '.join(written)}")
     print(f"open {written['index.html']} in a browser")
     return 0

@@ -5,8 +5,9 @@
                               heartbeats, retry of dead workers' trials, and schema creation
                               made safe for workers that start together
     run                       run N trials in this process, joining the study if it exists
-    trial_records, best_config, write_report
-                              what `sweep show`, `sweep best` and `sweep report` print/write
+    trial_records, best_config
+                              what `sweep show` and `sweep best` print and write
+                              (`sweep report` draws in sweep_report.py)
 
 A search space file:
 
@@ -41,7 +42,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import html
 import json
 import math
 import threading
@@ -58,7 +58,6 @@ from .errors import (
     ConfigError,
     DigitnetError,
     MissingExtraError,
-    OutputError,
     SweepError,
     TrainingDiverged,
 )
@@ -321,7 +320,7 @@ def open_storage(url: str | None, *, heartbeat_interval: int = HEARTBEAT_INTERVA
         kwargs["connect_args"] = {"timeout": 60}  # wait for other workers' writes
     for attempt in range(SCHEMA_ATTEMPTS):
         try:
-            with _schema_lock(url, kwargs), _quiet_optuna():
+            with _schema_lock(url, kwargs), quiet_optuna():
                 return optuna.storages.RDBStorage(
                     url, engine_kwargs=kwargs, heartbeat_interval=heartbeat_interval,
                     grace_period=grace_period,
@@ -373,7 +372,7 @@ def _schema_lock(url: str, engine_kwargs: dict[str, Any]) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _quiet_optuna() -> Iterator[None]:
+def quiet_optuna() -> Iterator[None]:
     """Optuna logs each trial and warns about experimental features; digitnet prints its
     own lines, so silence both while inside."""
     import warnings
@@ -437,16 +436,35 @@ def _storage_cause(error: BaseException,
 # ----------------------------------------------------------------------------- studies
 
 def load_study(name: str, url: str | None, **storage_options: Any) -> Any:
-    """An existing study; SweepError names the studies there if `name` is not one."""
+    """An existing study; SweepError names the studies there if `name` is not one. A
+    SQLite file that does not exist is an error (it is not created empty)."""
     optuna = require_optuna()
+    path = _sqlite_path(storage_url(url))
+    if path is not None and not path.is_file():
+        raise SweepError(f"no study {name!r}: the sweep database {path} does not exist "
+                         "(give --storage, or run where the sweep ran)")
     storage = open_storage(url, **storage_options)
-    with storage_failures(storage_url(url)), _quiet_optuna():
+    with storage_failures(storage_url(url)), quiet_optuna():
         names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
         if name not in names:
             known = ", ".join(sorted(names)) or "none"
             raise SweepError(f"no study {name!r} in {display_url(storage_url(url))} "
                              f"(studies there: {known})")
         return optuna.load_study(study_name=name, storage=storage)
+
+
+def _sqlite_path(url: str) -> Path | None:
+    """The file of a sqlite:/// URL (None for other databases and in-memory SQLite)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None  # open_storage reports the bad URL
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
 
 
 def _pin(study: Any, key: str, value: Any, what: str) -> None:
@@ -559,7 +577,7 @@ def run(
             best = _best_trial(study)
             on_trial(record, trial_record(best) if best is not None else None)
 
-    with storage_failures(url), _quiet_optuna(), threadpool_limits(1):
+    with storage_failures(url), quiet_optuna(), threadpool_limits(1):
         study = optuna.create_study(study_name=study_name, storage=store,
                                     sampler=make_sampler(sampler, space, seed),
                                     pruner=make_pruner(pruner), direction="maximize",
@@ -629,7 +647,7 @@ def format_record(record: dict[str, Any], best: dict[str, Any] | None = None) ->
     """One fixed-format line for a trial record (and the best so far, if given)."""
     value = f"{100 * record['value']:.2f}%" if record["value"] is not None else "-"
     seconds = f"{record['seconds']:.1f}s" if record["seconds"] is not None else "-"
-    params = ", ".join(f"{k}={_short(v)}" for k, v in record["params"].items())
+    params = ", ".join(f"{k}={short_value(v)}" for k, v in record["params"].items())
     line = f"trial {record['number']:>4}  {record['state']:<8}  val {value:>7}  {seconds:>7}  " \
            f"{params}"
     if best is not None:
@@ -637,106 +655,6 @@ def format_record(record: dict[str, Any], best: dict[str, Any] | None = None) ->
     return line
 
 
-def _short(value: Any) -> str:
+def short_value(value: Any) -> str:
+    """A parameter value for a line of text: floats to 4 significant digits."""
     return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-# ----------------------------------------------------------------------------- report
-
-REPORT_FILES = {  # file name -> caption; slice-<param>.png are added per parameter
-    "history.png": "Optimization history: each trial's validation accuracy and the best so far",
-    "importance.png": "Parameter importances (fANOVA) for validation accuracy",
-}
-
-
-def write_report(study: Any, out_dir: str | Path) -> dict[str, Path]:
-    """Plots of the study (history, importances, one slice per parameter) and index.html,
-    written into out_dir through Optuna's matplotlib visualizations. Files in out_dir with
-    the report's names are replaced; others are left alone. Returns name -> path."""
-    from .report import require_matplotlib
-
-    matplotlib = require_matplotlib()
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from optuna.visualization import matplotlib as views
-
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputError(f"{out}: cannot create the report directory ({e.strerror or e})") \
-            from None
-    records = trial_records(study)
-    complete = [r for r in records if r["state"] == "COMPLETE"]
-    if not complete:
-        raise SweepError(f"study {study.study_name!r} has no completed trial to report on")
-    params = sorted({name for r in complete for name in r["params"]})
-    plots: dict[str, tuple[str, Callable[[], Any]]] = {
-        "history.png": (REPORT_FILES["history.png"],
-                        lambda: views.plot_optimization_history(study)),
-    }
-    if len(complete) >= 2 and params:
-        plots["importance.png"] = (REPORT_FILES["importance.png"],
-                                   lambda: views.plot_param_importances(study))
-    for name in params:
-        plots[f"slice-{name}.png"] = (f"Validation accuracy against {name}",
-                                      lambda name=name: views.plot_slice(study, params=[name]))
-    written: dict[str, Path] = {}
-    with _quiet_optuna():
-        for file, (_, draw) in plots.items():
-            ax = draw()
-            figure = (ax.flat[0] if isinstance(ax, np.ndarray) else ax).figure
-            figure.set_size_inches(7, 4.5)
-            figure.tight_layout()
-            try:
-                figure.savefig(out / file, dpi=100)
-            except OSError as e:
-                raise OutputError(f"{out / file}: cannot write ({e.strerror or e})") from None
-            finally:
-                plt.close(figure)
-            written[file] = out / file
-    index = out / "index.html"
-    try:
-        index.write_text(_index_html(study.study_name, records,
-                                     {f: caption for f, (caption, _) in plots.items()}),
-                         encoding="utf-8")
-    except OSError as e:
-        raise OutputError(f"{index}: cannot write ({e.strerror or e})") from None
-    written["index.html"] = index
-    return written
-
-
-def _cells(record: dict[str, Any]) -> list[str]:
-    """A trial record as table cells: number, state, validation %, seconds, params."""
-    value, seconds = record["value"], record["seconds"]
-    return [str(record["number"]), record["state"],
-            "" if value is None else f"{100 * value:.2f}%",
-            "" if seconds is None else f"{seconds:.1f}",
-            ", ".join(f"{k}={_short(v)}" for k, v in record["params"].items())]
-
-
-def _index_html(name: str, records: list[dict[str, Any]], captions: dict[str, str]) -> str:
-    e = html.escape
-    figures = "\n".join(f'<figure><img src="{e(f)}" alt="{e(c)}"><figcaption>{e(c)}'
-                        "</figcaption></figure>" for f, c in captions.items())
-    rows = "\n".join(
-        "<tr>" + "".join(f"<td>{e(cell)}</td>" for cell in _cells(r)) + "</tr>" for r in records)
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head><meta charset="utf-8"><title>digitnet sweep: {e(name)}</title>
-<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}
-img{{max-width:100%}} table{{border-collapse:collapse}} td,th{{padding:2px 8px;
-border-bottom:1px solid #ddd;text-align:left}}</style></head>
-<body>
-<h1>Sweep {e(name)}</h1>
-<p>{len(records)} trials, {sum(r['state'] == 'COMPLETE' for r in records)} complete.
-The objective is validation accuracy; the test set was not used.</p>
-{figures}
-<h2>Trials</h2>
-<table><tr><th>trial</th><th>state</th><th>validation</th><th>seconds</th><th>params</th></tr>
-{rows}
-</table>
-</body>
-</html>
-"""
-
