@@ -222,6 +222,7 @@ def test_run_joins_the_study_and_pins_its_space(tmp_path, mnist):
         sweep.run("s", other, x, y, storage=url, trials=1, data_note={"n": 3000})
 
     study = sweep.load_study("s", url)
+    assert all(t.user_attrs["threads"] == 1 for t in study.trials)  # one BLAS thread each
     config, best = sweep.best_config(study)
     top = max((r for r in first + second if r["state"] == "COMPLETE"), key=lambda r: r["value"])
     assert best == {**top, "seconds": best["seconds"]}

@@ -5,9 +5,12 @@
     digitnet report MODEL --out DIR [--data-dir DIR]
     digitnet predict MODEL IMAGE... [--top-k K] [--json] [--show-input DIR]
     digitnet export MODEL --onnx OUT.onnx
-    digitnet serve MODEL [--host 127.0.0.1] [--port 8000]
+    digitnet serve [MODEL] [--host 127.0.0.1] [--port 8000]
     digitnet sweep --study NAME --space FILE.toml [--storage URL] [--trials N] ...
     digitnet sweep show|best|report --study NAME [--storage URL] ...
+
+MODEL is a model file, or `builtin` for the recognizer packaged with digitnet (the
+default for serve); a file called builtin in the current directory is `./builtin`.
 
 Only this module sees argparse. Errors caused by input (bad files, bad flags, a diverging
 run) print one line on stderr and exit non-zero; they never show a traceback.
@@ -55,8 +58,16 @@ def _config_flags(parser: argparse.ArgumentParser, only: tuple[str, ...] | None 
         group.add_argument("--" + f.name.replace("_", "-"), dest=f.name, **kwargs)
 
 
-def _model_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", type=Path, help="model file written by 'digitnet train --out'")
+MODEL_HELP = ("model file written by 'digitnet train --out', or 'builtin' for the recognizer "
+              "packaged with digitnet ('./builtin' is a file of that name)")
+
+
+def _model_argument(parser: argparse.ArgumentParser, optional: bool = False) -> None:
+    """The MODEL argument: kept a string, so "builtin" and "./builtin" stay apart."""
+    if optional:
+        parser.add_argument("model", nargs="?", default="builtin", help=MODEL_HELP)
+    else:
+        parser.add_argument("model", help=MODEL_HELP)
 
 
 def _data_dir_argument(parser: argparse.ArgumentParser, example: str = "") -> None:
@@ -163,6 +174,8 @@ def _epoch_line(record: dict[str, Any], epochs: int) -> str:
         parts.append(f"test {100 * record['test_accuracy']:.2f}%")
     parts.append(f"lr {record['lr']:.3g}")
     parts.append(f"{record['seconds']:.1f}s")
+    if "threads" in record:
+        parts.append(f"{record['threads']} thread{'s' if record['threads'] > 1 else ''}")
     return "  ".join(parts)
 
 
@@ -320,7 +333,7 @@ def cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
 
     require_matplotlib()  # before the slow part
     model, images, evaluation = _evaluate_saved_model(args.model, args.data_dir)
-    written = write_report(model, evaluation, images, args.out, args.model.name)
+    written = write_report(model, evaluation, images, args.out, Path(args.model).name)
     print(f"test accuracy {100 * evaluation.accuracy:.2f}%  test loss {evaluation.loss:.4f}  "
           f"({len(images)} images from {evaluation.source})")
     print(f"report written to {args.out}: {', '.join(written)}")
@@ -341,14 +354,16 @@ def _add_predict_parser(sub: Any) -> None:
     predict.add_argument("--top-k", type=int, default=1, metavar="K",
                          help="show the K most likely digits with their probabilities")
     predict.add_argument("--json", action="store_true",
-                         help="print a JSON list: file, digit, probabilities (or error)")
+                         help="print a JSON list: file, digit (null for not a digit), "
+                              "digit_score, probabilities (or error)")
     predict.add_argument("--show-input", type=Path, default=None, metavar="DIR",
                          help="save the 28x28 image the network saw for each file in DIR")
     predict.set_defaults(run=cmd_predict)
 
 
 def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    """Predict every image; a file that fails gets its own error line, the rest go on."""
+    """Predict every image; a file that fails gets its own error line, the rest go on.
+    A picture the model declines is an answer ("not a digit"), not an error."""
     import numpy as np
 
     from .errors import ImageError
@@ -385,7 +400,10 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
         probabilities = model.predict_proba(np.stack(inputs))  # (n, 10)
         for record, probs, image in zip(ok, probabilities, inputs, strict=True):
             top = np.argsort(-probs, kind="stable")[: args.top_k]
-            record.update(digit=int(top[0]), probability=float(probs[top[0]]),
+            score = float(probs[top[0]])
+            declined = score < model.reject_threshold
+            record.update(digit=None if declined else int(top[0]), probability=score,
+                          reason="not a digit" if declined else None, digit_score=score,
                           top_k=[{"digit": int(d), "probability": float(probs[d])} for d in top],
                           probabilities=[float(p) for p in probs])
             if args.show_input is not None:
@@ -395,7 +413,11 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     for record in records:
         if "error" in record:
             print(f"digitnet: error: {record['error']}", file=sys.stderr)
-        elif not args.json:
+        elif args.json:
+            continue
+        elif record["digit"] is None:
+            print(f"{record['file']}: not a digit (score {record['digit_score']:.2f})")
+        else:
             ranked = ", ".join(f"{t['digit']} ({100 * t['probability']:.1f}%)"
                                for t in record["top_k"])
             print(f"{record['file']}: {ranked}")
@@ -490,7 +512,7 @@ def _add_serve_parser(sub: Any) -> None:
         description="Serve a page to draw digits on, and a JSON API (POST /api/predict, "
                     "GET /api/model, GET /healthz; OpenAPI spec at /openapi.json). "
                     "Needs the web extra: pip install 'digitnet[web]'.")
-    _model_argument(serve)
+    _model_argument(serve, optional=True)
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on; 0.0.0.0 opens it to the network")
     serve.add_argument("--port", type=_port, default=8000, help="TCP port (0 picks a free one)")

@@ -74,6 +74,8 @@ class Config:
     patience: int = _f(3, "epochs without a better validation accuracy before stopping")
     test_every_epoch: bool = _f(False, "also measure test accuracy after every epoch")
     seed: int = _f(1, "random seed for init, shuffling and the validation split")
+    threads: int = _f(0, "BLAS threads; 0 = before each epoch, time 1 thread and all cores "
+                         "and use the faster (or the DIGITNET_THREADS environment variable)")
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -87,7 +89,8 @@ class Config:
         for name, value in positive.items():
             if not value > 0:
                 raise ValueError(f"{name} must be > 0, got {value!r}")
-        for name in ("weight_decay", "warmup_epochs", "val_split", "init_scale", "max_norm"):
+        for name in ("weight_decay", "warmup_epochs", "val_split", "init_scale", "max_norm",
+                     "threads"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         for name in ("momentum", "beta2", "label_smoothing", "dropout", "input_dropout"):

@@ -40,7 +40,8 @@ class ServerError(DigitnetError, OSError):
 
 
 class ConfigError(DigitnetError, ValueError):
-    """A config or search-space file names an unknown field or holds a bad value."""
+    """A setting is invalid: a config or search-space file's key or value, or an
+    environment variable."""
 
 
 class SweepError(DigitnetError, RuntimeError):

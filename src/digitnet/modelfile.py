@@ -14,6 +14,7 @@ of a JSON object with these keys:
     history                  one record per epoch (loss, seconds, lr, accuracies)
     test_accuracy, test_loss on the MNIST test set, after training
     data_source, data_sha256 where the training data came from; sha256 of each file
+    reject_threshold         optional: digit scores below it are "not a digit" (0..1)
     digitnet_version, created  the version that trained it; UTC date and time
 
 A checkpoint (checkpoint.py) is a model file that also holds optimizer buffers ("opt.*"),
@@ -108,6 +109,7 @@ def load_model_file(path: str | Path) -> tuple[Params, Config, dict[str, Any]]:
     """Read and validate a model file: returns (params, config, metadata)."""
     arrays, meta = load_arrays(path)
     config = config_from_metadata(meta, path)
+    check_reject_threshold(meta, path)
     return {k: v for k, v in arrays.items() if k in PARAM_NAMES}, config, meta
 
 
@@ -295,3 +297,12 @@ def config_from_metadata(meta: dict[str, Any], path: str | Path) -> Config:
             f"{prep.get('input_shift')!r} is not supported (expected the config's input_scale "
             f"{config.input_scale!r} and shift 0)")
     return config
+
+
+def check_reject_threshold(meta: dict[str, Any], path: str | Path) -> None:
+    """The optional "reject_threshold" must be a number from 0 to 1 (a digit score)."""
+    value = meta.get("reject_threshold", 0.0)
+    if (not isinstance(value, (int, float)) or isinstance(value, bool)
+            or not 0 <= value <= 1):  # NaN fails this too
+        raise ModelFileError(f"{path}: reject_threshold must be a number from 0 to 1, "
+                             f"got {value!r}")

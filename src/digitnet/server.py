@@ -4,8 +4,9 @@
                        28x28 image the network sees (plain HTML/CSS/JS from digitnet/web/)
     POST /api/predict  a PNG/JPEG image (multipart field "file", or a data URL in JSON
                        {"image": "data:image/png;base64,..."}) or a JSON 28x28 array
-                       {"pixels": [[0..255] * 28] * 28}; returns the digit, the ten
-                       probabilities and the preprocessed 28x28 input
+                       {"pixels": [[0..255] * 28] * 28}; returns the digit (null, with a
+                       "reason", when the model declines it as not a digit), its
+                       digit_score, the ten probabilities and the preprocessed 28x28 input
     GET  /api/model    the model's metadata: architecture, test accuracy, training config
     GET  /healthz      {"status": "ok"}
 
@@ -78,7 +79,6 @@ def require_web() -> None:
     try:
         import fastapi  # noqa: F401
         import python_multipart  # noqa: F401
-        import threadpoolctl  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError as e:
         raise MissingExtraError(
@@ -188,9 +188,14 @@ def image_to_input(data: bytes) -> np.ndarray:
 
 
 def prediction(model: Model, pixels: np.ndarray) -> dict[str, Any]:
-    """Run the model on one (28, 28) uint8 input -> the JSON-ready API answer."""
+    """Run the model on one (28, 28) uint8 input -> the JSON-ready API answer: the digit,
+    or None with the reason "not a digit" when its digit score is below the threshold."""
     probabilities = model.predict_proba(pixels[None])[0]  # (10,)
-    return {"digit": int(np.argmax(probabilities)),
+    score = float(probabilities.max())
+    declined = score < model.reject_threshold
+    return {"digit": None if declined else int(np.argmax(probabilities)),
+            "reason": "not a digit" if declined else None,
+            "digit_score": score,
             "probabilities": [float(p) for p in probabilities],
             "input": pixels.tolist()}
 
@@ -210,6 +215,7 @@ def model_info(model: Model, name: str) -> dict[str, Any]:
         "data_source": meta.get("data_source"),
         "created": meta.get("created"),
         "digitnet_version": meta.get("digitnet_version"),
+        "reject_threshold": model.reject_threshold,
     }
 
 
@@ -324,7 +330,12 @@ def _openapi_body() -> dict[str, Any]:
 
 
 class Prediction(BaseModel):
-    digit: int = Field(ge=0, le=9, description="the most probable digit")
+    digit: int | None = Field(ge=0, le=9, description="the most probable digit, or null when "
+                                                      "the model declines the picture")
+    reason: str | None = Field(description="why digit is null ('not a digit'), else null")
+    digit_score: float = Field(ge=0, le=1, description="the largest probability; below the "
+                                                       "model's reject_threshold it is not a "
+                                                       "digit")
     probabilities: list[float] = Field(min_length=10, max_length=10,
                                        description="probability of each digit 0..9")
     input: list[list[int]] = Field(description="the 28x28 input the network saw, 0..255")
@@ -340,6 +351,8 @@ class ModelInfo(BaseModel):
     data_source: str | None
     created: str | None
     digitnet_version: str | None
+    reject_threshold: float = Field(description="digit scores below this are 'not a digit' "
+                                                "(0: the model never declines)")
 
 
 class Health(BaseModel):

@@ -521,6 +521,8 @@ def make_objective(space: Space, x: np.ndarray, y: np.ndarray) -> Callable[[Any]
 
     def objective(trial: Any) -> float:
         config = space.config({p.name: p.suggest(trial) for p in space.params.values()})
+        if "threads" not in space.fixed and "threads" not in space.params:
+            config = dataclasses.replace(config, threads=1)  # one core per worker
 
         def report(record: dict[str, Any]) -> None:
             trial.report(record["val_accuracy"], record["epoch"])
@@ -531,6 +533,7 @@ def make_objective(space: Space, x: np.ndarray, y: np.ndarray) -> Callable[[Any]
         result = Classifier(config).fit(x, y, on_epoch=report).result_
         trial.set_user_attr("train_seconds", result.train_seconds)
         trial.set_user_attr("epochs", len(result.history))
+        trial.set_user_attr("threads", result.history[-1].get("threads"))
         return trial_value(result.history, result.best_epoch)
 
     return objective
@@ -561,10 +564,11 @@ def run(
     them for validation. `data_note` (JSON) describes the data and is pinned in the study
     with the space, so every worker of one study trains on the same thing. `on_trial` is
     called after each trial with its record and the best trial's record so far (or None).
-    Training uses one BLAS thread: run one worker per core.
+    Training uses one BLAS thread (unless the space sets `threads`): run one worker per
+    core.
     """
     optuna = require_optuna()
-    from threadpoolctl import threadpool_limits
+    from .threads import limited
 
     url = storage_url(storage)
     store = open_storage(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period)
@@ -577,7 +581,7 @@ def run(
             best = _best_trial(study)
             on_trial(record, trial_record(best) if best is not None else None)
 
-    with storage_failures(url), quiet_optuna(), threadpool_limits(1):
+    with storage_failures(url), quiet_optuna(), limited(1):
         study = optuna.create_study(study_name=study_name, storage=store,
                                     sampler=make_sampler(sampler, space, seed),
                                     pruner=make_pruner(pruner), direction="maximize",
