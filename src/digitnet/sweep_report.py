@@ -17,6 +17,7 @@ import numpy as np
 from .errors import OutputError, SweepError
 from .sweep import quiet_optuna, short_value, trial_records
 
+TARGET = "validation accuracy"  # what the plots call the objective
 REPORT_FILES = {  # file name -> caption; slice-<param>.png are added per parameter
     "history.png": "Optimization history: each trial's validation accuracy and the best so far",
     "importance.png": "Parameter importances for validation accuracy (Optuna's default evaluator)",
@@ -47,14 +48,15 @@ def write_report(study: Any, out_dir: str | Path) -> dict[str, Path]:
     params = sorted({name for r in complete for name in r["params"]})
     plots: dict[str, tuple[str, Callable[[], Any]]] = {
         "history.png": (REPORT_FILES["history.png"],
-                        lambda: views.plot_optimization_history(study)),
+                        lambda: views.plot_optimization_history(study, target_name=TARGET)),
     }
     if len(complete) >= 2 and params:
         plots["importance.png"] = (REPORT_FILES["importance.png"],
-                                   lambda: views.plot_param_importances(study))
+                                   lambda: views.plot_param_importances(study, target_name=TARGET))
     for name in params:
-        plots[f"slice-{name}.png"] = (f"Validation accuracy against {name}",
-                                      lambda name=name: views.plot_slice(study, params=[name]))
+        plots[f"slice-{name}.png"] = (
+            f"Validation accuracy against {name}",
+            lambda name=name: views.plot_slice(study, params=[name], target_name=TARGET))
     written: dict[str, Path] = {}
     with quiet_optuna():
         for file, (_, draw) in plots.items():
