@@ -6,8 +6,9 @@ Starts a throwaway PostgreSQL server (tests/pgtemp.py; Debian's postgresql must 
 installed) unless --storage is given, then:
 
 1. runs one `digitnet sweep` worker with --trials N, then two workers at once with --trials
-   N each, on fresh studies, and reports trials per hour for each (from the first trial's
-   start to the last trial's end, so process start-up is not counted) and the speed-up;
+   N each, on fresh studies, and reports trials per hour for each (the sum of each
+   worker's rate from its first trial's start to its last trial's end, so process
+   start-up is not counted) and the speed-up;
    It also samples how many database connections the workers hold open.
 2. runs N trials in this process while counting every SQL statement and the time spent
    in the database, and reports statements, commits and database seconds per trial.
@@ -75,9 +76,13 @@ def run_workers(url: str, study: str, space: Path, workers: int, trials: int,
             raise SystemExit(f"worker failed: {err.strip()}")
     done = [t for t in optuna.load_study(study_name=study, storage=url).trials
             if t.state.name == "COMPLETE"]
-    span = (max(t.datetime_complete for t in done)
-            - min(t.datetime_start for t in done)).total_seconds()
-    return len(done) / span * 3600, most
+    rate = 0.0  # the sum of each worker's own rate, so staggered start-ups do not count
+    for worker in {t.user_attrs["worker"] for t in done}:
+        mine = [t for t in done if t.user_attrs["worker"] == worker]
+        span = (max(t.datetime_complete for t in mine)
+                - min(t.datetime_start for t in mine)).total_seconds()
+        rate += len(mine) / span * 3600
+    return rate, most
 
 
 def database_cost(url: str, space: Path, trials: int, subset: int) -> dict[str, float]:
