@@ -307,8 +307,8 @@ def test_workers_starting_together_on_an_empty_database_do_not_race(backend, req
         server = request.getfixturevalue("postgres")
         urls = [server.create_database(f"race{attempt}") for attempt in range(2)]
     else:
-        urls = [f"sqlite:///{tmp_path / f'race{attempt}.db'}" for attempt in range(2)]
-    # Two empty databases, two workers on each, all four released at the same moment.
+        urls = [f"sqlite:///{tmp_path / 'race.db'}"]
+    # Empty databases, two workers on each, all released at the same moment.
     at = time.time() + 2.5  # every process has imported everything and waits by then
     procs = [subprocess.Popen([sys.executable, "-c", OPEN_STORAGE, url, str(at)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
