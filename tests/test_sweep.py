@@ -248,6 +248,20 @@ def test_pruned_trial_stops_early_and_diverged_trial_fails(tmp_path, mnist):
     assert sorted(pruned.intermediate_values) == [1, 2]  # stopped after epoch 2 of 4
 
 
+def test_grid_sampler_runs_every_combination_once_then_stops(tmp_path, mnist):
+    space = sweep.parse_space({"fixed": {"epochs": 1, "val_split": 500},
+                               "params": {"hidden": {"low": 16, "high": 32, "step": 16},
+                                          "batch_size": {"choices": [64, 128]}}})
+    records = sweep.run("g", space, mnist.x_train[:2000], mnist.y_train[:2000],
+                        storage=f"sqlite:///{tmp_path / 'g.db'}", trials=10,
+                        sampler="grid").trials
+    combos = sorted((r["params"]["hidden"], r["params"]["batch_size"]) for r in records)
+    assert combos == [(16, 64), (16, 128), (32, 64), (32, 128)]
+    lr_space = sweep.parse_space({"params": {"lr": {"low": 0.1, "high": 0.2}}})
+    with pytest.raises(ConfigError, match="grid sampler needs choices or a step"):
+        sweep.make_sampler("grid", lr_space, seed=None)
+
+
 def test_report_writes_plots_and_index(tmp_path, mnist):
     pytest.importorskip("matplotlib")
     space = sweep.load_space(write_space(tmp_path))
