@@ -72,16 +72,18 @@ def assert_one_line_error(result, *fragments):
         assert fragment in lines[0], lines[0]
 
 
+_STORAGES = {}  # url -> RDBStorage, so polling does not rebuild one each time
+
+
 def trials_of(url, study):
     """The study's trials in number order ([] while the study does not exist yet)."""
-    storage = optuna.storages.RDBStorage(url)
+    if url not in _STORAGES:
+        _STORAGES[url] = optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
     try:
-        return sorted(optuna.load_study(study_name=study, storage=storage).get_trials(),
+        return sorted(optuna.load_study(study_name=study, storage=_STORAGES[url]).get_trials(),
                       key=lambda t: t.number)
     except KeyError:  # no such study yet
         return []
-    finally:
-        storage.engine.dispose()
 
 
 def wait_for(predicate, timeout, what):
@@ -348,7 +350,7 @@ def test_two_workers_share_one_study_without_duplicates(tmp_path, database):
 
 
 def test_killed_worker_trial_is_failed_by_heartbeat_and_retried(tmp_path, database):
-    space = write_space(tmp_path, epochs=8)
+    space = write_space(tmp_path, epochs=12)  # long enough to be caught mid-trial
     victim = start(*worker_args(database, "kill", space, 1))
 
     def training():  # the victim's trial is running and has reported an epoch
@@ -357,8 +359,8 @@ def test_killed_worker_trial_is_failed_by_heartbeat_and_retried(tmp_path, databa
 
     wait_for(training, 60, "the first trial to report an epoch")
     victim.send_signal(signal.SIGKILL)
-    victim.communicate(timeout=10)
-    assert victim.returncode == -signal.SIGKILL
+    out, err = victim.communicate(timeout=10)
+    assert victim.returncode == -signal.SIGKILL, (out, err)
     time.sleep(3)  # > grace period (2 s) since the last heartbeat
 
     result = digitnet(*worker_args(database, "kill", space, 2))
@@ -372,10 +374,14 @@ def test_killed_worker_trial_is_failed_by_heartbeat_and_retried(tmp_path, databa
 
 def test_database_going_away_is_one_error_line_and_the_trial_is_retried(
         tmp_path, postgres, database):
-    space = write_space(tmp_path, epochs=4)
+    space = write_space(tmp_path, epochs=8)
     proc = start(*worker_args(database, "restart", space, 100))
-    wait_for(lambda: any(t.state.name == "COMPLETE" for t in trials_of(database, "restart")),
-             60, "a first complete trial")
+    # Stop the database in the middle of training, once the trial has a heartbeat on
+    # record: Optuna never fails a RUNNING trial that has none (a worker that dies between
+    # creating a trial and its first heartbeat leaves it RUNNING for good).
+    wait_for(lambda: any(t.state.name == "RUNNING" and t.intermediate_values
+                         for t in trials_of(database, "restart")),
+             60, "a trial in the middle of training")
     postgres.stop("fast")
     try:
         proc.wait(timeout=30)  # never a hang

@@ -183,7 +183,7 @@ def parse_space(data: dict[str, Any]) -> Space:
     fixed_raw, params_raw = data.get("fixed", {}), data.get("params", {})
     if not isinstance(fixed_raw, dict) or not isinstance(params_raw, dict):
         raise ConfigError("[fixed] and [params] must be tables")
-    fixed = {name: check_value(name, value) for name, value in fixed_raw.items()}
+    fixed = {name: _checked(name, value, "[fixed]") for name, value in fixed_raw.items()}
     if "preset" in fixed and fixed["preset"] not in PRESETS:
         raise ConfigError(f"fixed.preset: unknown preset {fixed['preset']!r}; choose from "
                           f"{', '.join(PRESETS)}")
