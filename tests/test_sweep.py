@@ -51,6 +51,22 @@ def digitnet(*args, cwd=None, timeout=120):
                           capture_output=True, text=True, timeout=timeout, env=ENV)
 
 
+def main_in_process(*args, capsys, monkeypatch, cwd=None):
+    """digitnet.cli.main(args) in this process (no interpreter start-up to pay for), as a
+    CompletedProcess; for error paths that need no separate process."""
+    from digitnet.cli import main
+
+    if cwd is not None:
+        monkeypatch.chdir(cwd)
+    capsys.readouterr()
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as e:  # argparse usage errors
+        code = e.code
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out, err)
+
+
 def start(*args, cwd=None):
     return subprocess.Popen([sys.executable, "-m", "digitnet", *map(str, args)], cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
@@ -406,12 +422,13 @@ def test_database_going_away_is_one_error_line_and_the_trial_is_retried(
     ("postgresql://nobody@127.0.0.1:{port}/nodb", 'role "nobody" does not exist'),
     ("notadatabase://x/y", "cannot open the study storage notadatabase://x/y"),
 ])
-def test_bad_storage_url_is_one_error_line(tmp_path, postgres, url, message):
+def test_bad_storage_url_is_one_error_line(postgres, url, message, capsys, monkeypatch):
     from pgtemp import free_port
 
     url = url.format(closed=free_port(), port=postgres.port)
     began = time.monotonic()
-    result = digitnet("sweep", "show", "--study", "s", "--storage", url, timeout=60)
+    result = main_in_process("sweep", "show", "--study", "s", "--storage", url,
+                             capsys=capsys, monkeypatch=monkeypatch)
     assert_one_line_error(result, message)
     assert time.monotonic() - began < 30
 
@@ -472,9 +489,9 @@ def tiny_data(tmp_path):
     (("sweep", "best", "--study", "x", "--out", "nodir/b.toml"), "nodir"),
     (("train", "--config", "missing.toml"), "missing.toml: cannot read"),
 ])
-def test_cli_errors_are_one_line(tmp_path, args, message):
+def test_cli_errors_are_one_line(tmp_path, args, message, capsys, monkeypatch):
     write_space(tmp_path)
-    result = digitnet(*args, cwd=tmp_path)
+    result = main_in_process(*args, cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch)
     assert_one_line_error(result, message)
     assert not list(tmp_path.glob("*.db"))  # nothing created on the way
 
@@ -484,28 +501,30 @@ def test_cli_errors_are_one_line(tmp_path, args, message):
     (("sweep", "--study", "x"), "--space is required"),
     (("sweep", "--study", "x", "--space", "space.toml", "--trials", "0"), "positive integer"),
 ])
-def test_cli_sweep_usage_errors(tmp_path, args, message):
+def test_cli_sweep_usage_errors(tmp_path, args, message, capsys, monkeypatch):
     write_space(tmp_path)
-    result = digitnet(*args, cwd=tmp_path)
+    result = main_in_process(*args, cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith("usage: digitnet")
     assert message in result.stderr.strip().splitlines()[-1]
 
 
-def test_cli_config_precedence_flags_over_file_over_preset(tmp_path):
+def test_cli_config_precedence_flags_over_file_over_preset(tmp_path, capsys, monkeypatch):
     path = tmp_path / "c.toml"
     path.write_text('preset = "noaug"\nhidden = 24\nepochs = 3\n')
     metrics = tmp_path / "m.json"
     data = tiny_data(tmp_path)
-    result = digitnet("train", "--config", path, "--epochs", 1, "--val-split", 100, *data,
-                      "--metrics-json", metrics, "-q")
+    result = main_in_process("train", "--config", path, "--epochs", 1, "--val-split", 100,
+                             *data, "--metrics-json", metrics, "-q", capsys=capsys,
+                             monkeypatch=monkeypatch)
     assert result.returncode == 0, result.stderr
     used = json.loads(metrics.read_text())["config"]
     noaug = Config(preset="noaug", hidden=2048, dropout=0.3, lr=0.1, epochs=30)
     assert (used["preset"], used["hidden"], used["epochs"]) == ("noaug", 24, 1)
     assert (used["dropout"], used["lr"]) == (noaug.dropout, noaug.lr)  # from the preset
-    explicit = digitnet("train", "--config", path, "--preset", "fast", "--epochs", 1,
-                        "--val-split", 100, *data, "--metrics-json", metrics, "-q")
+    explicit = main_in_process("train", "--config", path, "--preset", "fast", "--epochs", 1,
+                               "--val-split", 100, *data, "--metrics-json", metrics, "-q",
+                               capsys=capsys, monkeypatch=monkeypatch)
     assert explicit.returncode == 0, explicit.stderr
     used = json.loads(metrics.read_text())["config"]
     assert (used["preset"], used["hidden"], used["dropout"]) == ("fast", 24, 0.0)
