@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import sys
 from pathlib import Path
@@ -28,12 +27,18 @@ from typing import Any
 
 from .config import PRESETS, Config
 from .constants import CLASSES, architecture
-from .errors import DigitnetError, OutputError
+from .errors import DigitnetError, OutputError, UsageError
+from .files import check_outputs, file_identities, is_one_of, json_text, write_text
 from .version import __version__
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
 
+
+# What a checkpoint fixes: its arrays' shapes and dtype, the inputs they were trained on,
+# the optimizer whose buffers it holds. `--resume` refuses flags that change these.
+RESUME_FIXED = ("hidden", "biases", "dtype", "init", "init_scale", "input_scale", "optimizer",
+                "val_split")
 
 AUGMENT_FIELDS = ("aug_rotation", "aug_scale", "aug_shear", "aug_translate", "elastic_alpha",
                   "elastic_sigma")
@@ -68,6 +73,13 @@ def _model_argument(parser: argparse.ArgumentParser, optional: bool = False) -> 
         parser.add_argument("model", nargs="?", default="builtin", help=MODEL_HELP)
     else:
         parser.add_argument("model", help=MODEL_HELP)
+
+
+def _model_file(name: str) -> Path:
+    """The file a MODEL argument names ("builtin": the packaged one), to keep outputs off it."""
+    from .model import BUILTIN, builtin_path
+
+    return builtin_path() if name == BUILTIN else Path(name)
 
 
 def _data_dir_argument(parser: argparse.ArgumentParser, example: str = "") -> None:
@@ -191,6 +203,7 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             parser.error("--config cannot be combined with --resume (the checkpoint holds "
                          "the settings)")
         base, state = load_checkpoint(args.resume)
+        _check_resume_flags(args, base)
     else:
         base = _base_config(args.preset, args.config)
     config = _build_config(args, base, parser)
@@ -234,11 +247,7 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                    "train_seconds": result.train_seconds, "epochs": len(result.history),
                    "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
                    "history": result.history, "config": config.to_dict()}
-        try:
-            args.metrics_json.write_text(json.dumps(metrics, indent=2) + "\n")
-        except OSError as e:
-            raise OutputError(f"{args.metrics_json}: cannot write metrics "
-                              f"({e.strerror or e})") from None
+        write_text(args.metrics_json, json_text(metrics, indent=2) + "\n", "metrics")
     if args.plot is not None:
         from .report import plot_learning_curves
 
@@ -261,16 +270,40 @@ def _base_config(preset: str | None, config_file: Path | None) -> Config:
 
 
 def _check_output_paths(args: argparse.Namespace) -> None:
-    """Before training: every file the run will write has a directory to go in, and
-    matplotlib is installed if a plot was asked for. A run is never lost to a typo."""
-    for flag, path in (("--out", args.out), ("--metrics-json", args.metrics_json),
-                       ("--checkpoint", args.checkpoint), ("--plot", args.plot)):
-        if path is not None and not path.parent.is_dir():
-            raise OutputError(f"{flag} {path}: directory {path.parent} not found")
+    """Before training: every file the run will write can be written, none is another or
+    the checkpoint resumed from (the Ctrl-C checkpoint may replace it: that is its job),
+    and matplotlib is installed if a plot was asked for. A run is never lost to a typo."""
+    from .data import data_files
+
+    results = [("--out", args.out), ("--metrics-json", args.metrics_json), ("--plot", args.plot)]
+    data = [("data file", path) for path in data_files(args.data_dir)]
+    if args.checkpoint is not None or args.out is None:
+        checkpoint = ("--checkpoint", args.checkpoint)
+    else:  # where Ctrl-C would save
+        checkpoint = ("the Ctrl-C checkpoint", args.out.with_suffix(".checkpoint.npz"))
+    check_outputs([*results, checkpoint], data)
+    check_outputs(results, [("--resume checkpoint", args.resume)])
     if args.plot is not None:
         from .report import require_matplotlib
 
         require_matplotlib()
+
+
+def _check_resume_flags(args: argparse.Namespace, checkpoint: Config) -> None:
+    """Refuse, before training, a flag that changes what the checkpoint fixes."""
+    for name in RESUME_FIXED:
+        given, fixed = getattr(args, name, None), getattr(checkpoint, name)
+        if given is not None and given != fixed:
+            flag = "--" + name.replace("_", "-")
+            if isinstance(given, bool):
+                flag = flag if given else "--no-" + flag[2:]
+                shown = flag
+            else:
+                shown = f"{flag} {given}"
+            raise UsageError(f"{shown} conflicts with the checkpoint {args.resume}, which was "
+                              f"trained with {name} {fixed!r}; a resumed run keeps its "
+                              f"architecture, dtype, input scaling, optimizer and validation "
+                              f"split")
 
 
 def _add_evaluate_parser(sub: Any) -> None:
@@ -312,26 +345,36 @@ def _evaluate_saved_model(path: Path, data_dir: Path | None):
 
 
 def cmd_evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .data import data_files
     from .evaluation import format_text
 
+    to_stdout = args.json is not None and str(args.json) == "-"
+    if args.json is not None and not to_stdout:
+        check_outputs([("--json", args.json)], [("model file", _model_file(args.model)), *(
+            ("data file", path) for path in data_files(args.data_dir))])
     _, _, evaluation = _evaluate_saved_model(args.model, args.data_dir)
-    figures = json.dumps({"model": str(args.model), **evaluation.to_dict()}, indent=2) + "\n"
-    if args.json is not None and str(args.json) == "-":
+    figures = json_text({"model": str(args.model), **evaluation.to_dict()}, indent=2) + "\n"
+    if to_stdout:
         sys.stdout.write(figures)
         return 0
     print(format_text(evaluation))
     if args.json is not None:
-        try:
-            args.json.write_text(figures)
-        except OSError as e:
-            raise OutputError(f"{args.json}: cannot write JSON ({e.strerror or e})") from None
+        write_text(args.json, figures, "JSON")
     return 0
 
 
 def cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from .report import require_matplotlib, write_report
+    from .report import REPORT_FILES, require_matplotlib, write_report
 
     require_matplotlib()  # before the slow part
+    if args.out.exists() and not args.out.is_dir():
+        raise OutputError(f"--out {args.out}: is a file; the report needs a directory")
+    if args.out.is_dir():  # the report replaces files of its names there, never the model
+        from .data import data_files
+
+        check_outputs([("report file", args.out / name) for name in REPORT_FILES],
+                      [("model file", _model_file(args.model)), *(
+                          ("data file", path) for path in data_files(args.data_dir))])
     model, images, evaluation = _evaluate_saved_model(args.model, args.data_dir)
     written = write_report(model, evaluation, images, args.out, Path(args.model).name)
     print(f"test accuracy {100 * evaluation.accuracy:.2f}%  test loss {evaluation.loss:.4f}  "
@@ -380,7 +423,7 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
             raise ImageError(f"--show-input {args.show_input}: cannot create the directory "
                              f"({e.strerror or e})") from None
     records: list[dict[str, Any]] = []  # one per file, in order, each "digit" or "error"
-    inputs: list[np.ndarray] = []  # (28, 28) uint8, one per record without an error
+    inputs_pixels: list[np.ndarray] = []  # (28, 28) uint8, one per record without an error
     for given in args.images:
         try:
             files = list_images([given])
@@ -389,16 +432,18 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
             continue
         for path in files:
             try:
-                inputs.append(preprocess_file(path))
+                inputs_pixels.append(preprocess_file(path))
                 records.append({"file": str(path)})
             except ImageError as e:
                 records.append({"file": str(path), "error": str(e)})
 
     ok = [r for r in records if "error" not in r]
     saved: set[Path] = set()
-    if inputs:
-        probabilities = model.predict_proba(np.stack(inputs))  # (n, 10)
-        for record, probs, image in zip(ok, probabilities, inputs, strict=True):
+    # never written over: every picture given or found, and the model
+    inputs = file_identities([*(r["file"] for r in records), _model_file(args.model)])
+    if inputs_pixels:
+        probabilities = model.predict_proba(np.stack(inputs_pixels))  # (n, 10)
+        for record, probs, image in zip(ok, probabilities, inputs_pixels, strict=True):
             top = np.argsort(-probs, kind="stable")[: args.top_k]
             score = float(probs[top[0]])
             declined = score < model.reject_threshold
@@ -407,42 +452,48 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
                           top_k=[{"digit": int(d), "probability": float(probs[d])} for d in top],
                           probabilities=[float(p) for p in probs])
             if args.show_input is not None:
-                record["input_image"] = str(_save_input(image, record["file"], args.show_input,
-                                                       saved))
+                try:
+                    record["input_image"] = str(_save_input(
+                        image, record["file"], args.show_input, saved, inputs))
+                except OutputError as e:
+                    record["input_image_error"] = str(e)
 
+    failed = 0
     for record in records:
         if "error" in record:
             print(f"digitnet: error: {record['error']}", file=sys.stderr)
-        elif args.json:
+            failed += 1
             continue
+        if args.json:
+            pass
         elif record["digit"] is None:
             print(f"{record['file']}: not a digit (score {record['digit_score']:.2f})")
         else:
             ranked = ", ".join(f"{t['digit']} ({100 * t['probability']:.1f}%)"
                                for t in record["top_k"])
             print(f"{record['file']}: {ranked}")
+        if "input_image_error" in record:
+            print(f"digitnet: error: {record['input_image_error']}", file=sys.stderr)
+            failed += 1
     if args.json:
-        print(json.dumps(records, indent=2))
-    return EXIT_ERROR if len(ok) < len(records) else 0
+        print(json_text(records, indent=2))
+    return EXIT_ERROR if failed else 0
 
 
-def _save_input(image: Any, source: str, directory: Path, saved: set[Path]) -> Path:
-    """Write a (28, 28) uint8 network input as DIR/<name of source>.png; a name already
-    in `saved` (written by this run) gets a -2, -3 ... suffix. Returns the path written."""
-    from PIL import Image
+def _save_input(image: Any, source: str, directory: Path, saved: set[Path],
+                inputs: set[Any]) -> Path:
+    """Write a (28, 28) uint8 network input as DIR/<name of source>.png, atomically and
+    never through a symbolic link. A name already in `saved` (written by this run) or
+    naming an input (`files.file_identities`) gets a -2, -3 ... suffix instead, so no
+    input is ever replaced. Returns the path written; OutputError if it cannot be."""
+    from .images import save_png
 
-    from .errors import ImageError
-
-    try:
-        stem = Path(source).stem or "image"
-        path, n = directory / f"{stem}.png", 1
-        while path in saved:
-            n += 1
-            path = directory / f"{stem}-{n}.png"
-        Image.fromarray(image).save(path)
-    except OSError as e:
-        raise ImageError(f"{directory}: cannot write the input image ({e.strerror or e})") \
-            from None
+    stem = Path(source).stem or "image"
+    path, n = directory / f"{stem}.png", 1
+    while path in saved or is_one_of(path, inputs):
+        n += 1
+        path = directory / f"{stem}-{n}.png"
+    save_png(image, path)
     saved.add(path)
     return path
 
@@ -463,6 +514,7 @@ def cmd_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     from .export import export_onnx
     from .model import load_model
 
+    check_outputs([("--onnx", args.onnx)], [("model file", _model_file(args.model))])
     model = load_model(args.model)
     export_onnx(model, args.onnx)
     print(f"ONNX model written to {args.onnx}")
@@ -490,13 +542,14 @@ def cmd_augment(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     import numpy as np
 
     from .augment import sample_grid
-    from .data import load_mnist
+    from .data import data_files, load_mnist
     from .images import save_png
 
     if not 1 <= args.samples <= 100 or not 1 <= args.copies <= 100:
         parser.error(f"--samples and --copies must be in 1..100, got {args.samples} and "
                      f"{args.copies}")
     config = _build_config(args, PRESETS[args.preset], parser)
+    check_outputs([("--out", args.out)], [("data file", path) for path in data_files()])
     images = load_mnist().x_train[: args.samples]
     grid = sample_grid(images, np.random.default_rng(args.seed), config.augmentation, args.copies)
     save_png(255 - grid, args.out, scale=3)  # dark ink on white, enlarged

@@ -35,6 +35,10 @@ class OutputError(DigitnetError, OSError):
     """An output file or directory cannot be written."""
 
 
+class UsageError(DigitnetError, ValueError):
+    """Command-line settings that contradict each other or the files given."""
+
+
 class ServerError(DigitnetError, OSError):
     """The web server cannot start: its address is in use or its host is unknown."""
 
