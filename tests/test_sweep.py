@@ -488,6 +488,7 @@ def tiny_data(tmp_path):
      "e.db does not exist"),
     (("sweep", "best", "--study", "x", "--out", "nodir/b.toml"), "nodir"),
     (("train", "--config", "missing.toml"), "missing.toml: cannot read"),
+    (("train", "--config", "space.toml", "--out", "space.toml"), "is the --config file"),
 ])
 def test_cli_errors_are_one_line(tmp_path, args, message, capsys, monkeypatch):
     write_space(tmp_path)

@@ -282,7 +282,8 @@ def _check_output_paths(args: argparse.Namespace) -> None:
     else:  # where Ctrl-C would save
         checkpoint = ("the Ctrl-C checkpoint", args.out.with_suffix(".checkpoint.npz"))
     check_outputs([*results, checkpoint], data)
-    check_outputs(results, [("--resume checkpoint", args.resume)])
+    check_outputs(results, [("--resume checkpoint", args.resume),
+                            ("--config file", args.config)])
     if args.plot is not None:
         from .report import require_matplotlib
 
@@ -719,8 +720,8 @@ def cmd_sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             bar.close()
     best = result.best
     if args.json:
-        print(json.dumps({"study": args.study, "trials": result.trials, "best": best},
-                         indent=2, allow_nan=False))
+        print(json_text({"study": args.study, "trials": result.trials, "best": best},
+                        indent=2))
     elif best is not None:
         print(f"best so far: trial {best['number']}, validation {100 * best['value']:.2f}%, "
               + ", ".join(f"{k}={v}" for k, v in best["params"].items()))
@@ -742,7 +743,7 @@ def cmd_sweep_show(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     with sweep.storage_failures(args.storage):
         records = sweep.trial_records(sweep.load_study(args.study, args.storage))
     if args.json:
-        print(json.dumps({"trials": records}, indent=2, allow_nan=False))
+        print(json_text({"trials": records}, indent=2))
         return 0
     for record in records:
         print(sweep.format_record(record))
@@ -755,8 +756,8 @@ def cmd_sweep_best(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     from .config import to_toml
     from .files import atomic_write
 
-    if not args.out.parent.is_dir():
-        raise OutputError(f"--out {args.out}: directory {args.out.parent} not found")
+    sweep.require_optuna()
+    check_outputs([("--out", args.out)], [("sweep database", sweep.sqlite_path(args.storage))])
     with sweep.storage_failures(args.storage):
         config, best = sweep.best_config(sweep.load_study(args.study, args.storage))
     comment = (f"digitnet sweep best: study {args.study!r}, trial {best['number']}, "

@@ -442,7 +442,7 @@ def load_study(name: str, url: str | None, **storage_options: Any) -> Any:
     """An existing study; SweepError names the studies there if `name` is not one. A
     SQLite file that does not exist is an error (it is not created empty)."""
     optuna = require_optuna()
-    path = _sqlite_path(storage_url(url))
+    path = sqlite_path(url)
     if path is not None and not path.is_file():
         raise SweepError(f"no study {name!r}: the sweep database {path} does not exist "
                          "(give --storage, or run where the sweep ran)")
@@ -456,13 +456,14 @@ def load_study(name: str, url: str | None, **storage_options: Any) -> Any:
         return optuna.load_study(study_name=name, storage=storage)
 
 
-def _sqlite_path(url: str) -> Path | None:
-    """The file of a sqlite:/// URL (None for other databases and in-memory SQLite)."""
+def sqlite_path(url: str | None) -> Path | None:
+    """The file of a sqlite:/// URL, None meaning the default file (None for other
+    databases and in-memory SQLite)."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
     try:
-        parsed = make_url(url)
+        parsed = make_url(storage_url(url))
     except ArgumentError:
         return None  # open_storage reports the bad URL
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
