@@ -7,6 +7,8 @@
     digitnet read MODEL IMAGE... [--json] [--show-input DIR]
     digitnet export MODEL --onnx OUT.onnx
     digitnet serve [MODEL] [--host 127.0.0.1] [--port 8000]
+    digitnet sweep --study NAME --space FILE.toml [--storage URL] [--trials N] ...
+    digitnet sweep show|best|report --study NAME [--storage URL] ...
 
 MODEL is a model file, or `builtin` for the recognizer packaged with digitnet (the
 default for serve); a file called builtin in the current directory is `./builtin`.
@@ -100,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export_parser(sub)
     _add_serve_parser(sub)
     _add_augment_parser(sub)
+    _add_sweep_parser(sub)
     return parser
 
 
@@ -121,9 +124,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _add_train_parser(sub: Any) -> None:
     train = sub.add_parser("train", help="train a network on MNIST and report test accuracy",
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    train.add_argument("--preset", choices=sorted(PRESETS), default="fast",
-                       help="starting settings: 'seed' is the blog post's network and algorithm")
+                           formatter_class=_DefaultsFormatter)
+    train.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                       help="starting settings: 'seed' is the blog post's network and "
+                            "algorithm (default: the config file's preset, else fast)")
+    train.add_argument("--config", type=Path, default=None, metavar="FILE",
+                       help="a .toml or .json file of settings (e.g. from 'digitnet sweep "
+                            "best'); flags override it, it overrides the preset")
     _data_dir_argument(train)
     train.add_argument("--out", type=Path, default=None, help="save the trained model here (.npz)")
     train.add_argument("--metrics-json", type=Path, default=None,
@@ -194,10 +201,13 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     _check_output_paths(args)  # fail now, not after the training run
     state = None
     if args.resume is not None:
+        if args.config is not None:
+            parser.error("--config cannot be combined with --resume (the checkpoint holds "
+                         "the settings)")
         base, state = load_checkpoint(args.resume)
         _check_resume_flags(args, base)
     else:
-        base = PRESETS[args.preset]
+        base = _base_config(args.preset, args.config)
     config = _build_config(args, base, parser)
     data = load_mnist(args.data_dir)
     if config.val_split >= len(data.x_train):
@@ -250,6 +260,17 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+def _base_config(preset: str | None, config_file: Path | None) -> Config:
+    """The settings flags apply to: the preset (the flag's, else the file's, else fast)
+    with the config file's fields on top."""
+    from .config import read_config_file
+
+    values = read_config_file(config_file) if config_file is not None else {}
+    name = preset or values.pop("preset", "fast")
+    values.pop("preset", None)
+    return dataclasses.replace(PRESETS[name], **values)
+
+
 def _check_output_paths(args: argparse.Namespace) -> None:
     """Before training: every file the run will write can be written, none is another or
     the checkpoint resumed from (the Ctrl-C checkpoint may replace it: that is its job),
@@ -263,7 +284,8 @@ def _check_output_paths(args: argparse.Namespace) -> None:
     else:  # where Ctrl-C would save
         checkpoint = ("the Ctrl-C checkpoint", args.out.with_suffix(".checkpoint.npz"))
     check_outputs([*results, checkpoint], data)
-    check_outputs(results, [("--resume checkpoint", args.resume)])
+    check_outputs(results, [("--resume checkpoint", args.resume),
+                            ("--config file", args.config)])
     if args.plot is not None:
         from .report import require_matplotlib
 
@@ -683,4 +705,196 @@ def cmd_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .server import serve
 
     serve(args.model, host=args.host, port=args.port, quiet=args.quiet)
+    return 0
+
+
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each default, except None (the help text says what happens then)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _add_sweep_parser(sub: Any) -> None:
+    from .sweep import GRACE_PERIOD, HEARTBEAT_INTERVAL, PRUNERS, SAMPLERS
+
+    storage_help = ("SQLAlchemy URL of the study storage, e.g. postgresql://user@host:5432/db "
+                    "to share a study between machines (default: sqlite:///digitnet-sweeps.db,"
+                    " a file in the working directory)")
+    sweep = sub.add_parser(
+        "sweep", help="search settings on validation accuracy with Optuna (several workers "
+                      "can share one study)",
+        formatter_class=_DefaultsFormatter,
+        description="Run trials of a study in this process, creating it if it does not exist: "
+                    "each trial trains with settings drawn from the search space and reports "
+                    "validation accuracy every epoch, so bad trials are pruned. Run the same "
+                    "command elsewhere to add a worker. The test set is never used. Needs the "
+                    "sweep extra: pip install 'digitnet[sweep]'.")
+    sweep.add_argument("--study", help="study name (required to run trials)")
+    sweep.add_argument("--space", type=Path, metavar="FILE.toml",
+                       help="search space: [fixed] Config fields and [params.NAME] ranges "
+                            "(required)")
+    sweep.add_argument("--storage", default=None, metavar="URL", help=storage_help)
+    sweep.add_argument("--trials", type=_positive_int, default=20, metavar="N",
+                       help="trials to run in this process")
+    sweep.add_argument("--timeout", type=float, default=None, metavar="S",
+                       help="start no new trial after S seconds")
+    sweep.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="how to pick settings")
+    sweep.add_argument("--pruner", choices=PRUNERS, default="median",
+                       help="'median' stops a trial whose validation accuracy is below the "
+                            "median of earlier trials at the same epoch")
+    sweep.add_argument("--seed", type=int, default=None,
+                       help="seed of the sampler (give each worker its own)")
+    sweep.add_argument("--train-subset", type=_positive_int, default=None, metavar="N",
+                       help="train on the first N training images only (validation is held "
+                            "out from these), for quick searches")
+    _data_dir_argument(sweep)
+    sweep.add_argument("--heartbeat-interval", type=_positive_int, default=HEARTBEAT_INTERVAL,
+                       metavar="S", help="seconds between a running trial's heartbeats")
+    sweep.add_argument("--grace-period", type=_positive_int, default=GRACE_PERIOD, metavar="S",
+                       help="a trial with no heartbeat for S seconds is failed and retried")
+    sweep.add_argument("--json", action="store_true",
+                       help="print this worker's trials and the best as JSON on stdout (trial "
+                            "lines go to stderr)")
+    sweep.set_defaults(run=cmd_sweep)
+
+    actions = sweep.add_subparsers(dest="sweep_action", metavar="ACTION")
+    show = actions.add_parser("show", help="list the trials of a study",
+                              description="List every trial: number, state, validation "
+                                          "accuracy, params, seconds.")
+    best = actions.add_parser("best", help="write the best trial's settings as a config file",
+                              description="Write every setting of the best trial to a TOML "
+                                          "file for 'digitnet train --config'.")
+    report = actions.add_parser(
+        "report", help="write plots and an HTML page about a study",
+        description="Write the optimization history, parameter importances, a slice plot per "
+                    "parameter and index.html (needs digitnet[plot]).")
+    for action in (show, best, report):
+        action.add_argument("--study", required=True, help="study name")
+        action.add_argument("--storage", default=None, metavar="URL", help=storage_help)
+    show.add_argument("--json", action="store_true",
+                      help='print {"trials": [...]}: number, state, value, params, seconds')
+    best.add_argument("--out", type=Path, required=True, metavar="FILE.toml",
+                      help="where to write the config file")
+    report.add_argument("--out", type=Path, required=True, metavar="DIR",
+                        help="directory for the report (created if missing; files in it with "
+                             "the report's names are replaced)")
+    show.set_defaults(run=cmd_sweep_show)
+    best.set_defaults(run=cmd_sweep_best)
+    report.set_defaults(run=cmd_sweep_report)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def cmd_sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from . import sweep
+    from .data import load_mnist
+
+    for flag, value in (("--study", args.study), ("--space", args.space)):
+        if value is None:
+            parser.error(f"{flag} is required (or an action: show, best, report)")
+    sweep.require_optuna()
+    space = sweep.load_space(args.space)  # every error before anything runs
+    data = load_mnist(args.data_dir)
+    n = min(args.train_subset or len(data.x_train), len(data.x_train))
+    if space.config({}).val_split >= n:
+        raise DigitnetError(f"val_split {space.config({}).val_split} must be smaller than the "
+                            f"{n} training images")
+    note = {"source": data.source, "images": n, "sha256": data.sha256}
+    out = sys.stderr if args.json else sys.stdout
+    bar = _trial_bar(args.trials)
+
+    def on_trial(record: dict[str, Any], best: dict[str, Any] | None) -> None:
+        line = sweep.format_record(record, best)
+        if bar is not None:
+            bar.write(line, file=out)
+            bar.update(1)
+        else:
+            print(line, file=out, flush=True)
+
+    if not args.json:
+        print(f"study {args.study!r} in {sweep.display_url(sweep.storage_url(args.storage))}: "
+              f"{args.trials} trials on {n} images of {data.source} "
+              f"({space.config({}).val_split} held out for validation)", flush=True)
+    try:
+        result = sweep.run(
+            args.study, space, data.x_train[:n], data.y_train[:n], storage=args.storage,
+            trials=args.trials, timeout=args.timeout, sampler=args.sampler, pruner=args.pruner,
+            seed=args.seed, data_note=note, on_trial=on_trial,
+            heartbeat_interval=args.heartbeat_interval, grace_period=args.grace_period)
+    finally:
+        if bar is not None:
+            bar.close()
+    best = result.best
+    if args.json:
+        print(json_text({"study": args.study, "trials": result.trials, "best": best},
+                        indent=2))
+    elif best is not None:
+        print(f"best so far: trial {best['number']}, validation {100 * best['value']:.2f}%, "
+              + ", ".join(f"{k}={v}" for k, v in best["params"].items()))
+    return 0
+
+
+def _trial_bar(total: int):
+    """A tqdm bar over trials on a terminal; None when stderr is not one."""
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="trials", unit="trial", dynamic_ncols=True)
+
+
+def cmd_sweep_show(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from . import sweep
+
+    with sweep.storage_failures(args.storage):
+        records = sweep.trial_records(sweep.load_study(args.study, args.storage))
+    if args.json:
+        print(json_text({"trials": records}, indent=2))
+        return 0
+    for record in records:
+        print(sweep.format_record(record))
+    print(f"{len(records)} trials, {sum(r['state'] == 'COMPLETE' for r in records)} complete")
+    return 0
+
+
+def cmd_sweep_best(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from . import sweep
+    from .config import to_toml
+    from .files import atomic_write
+
+    sweep.require_optuna()
+    check_outputs([("--out", args.out)], [("sweep database", sweep.sqlite_path(args.storage))])
+    with sweep.storage_failures(args.storage):
+        config, best = sweep.best_config(sweep.load_study(args.study, args.storage))
+    comment = (f"digitnet sweep best: study {args.study!r}, trial {best['number']}, "
+               f"validation accuracy {100 * best['value']:.2f}%\n"
+               f"train it with: digitnet train --config {args.out.name}")
+    text = to_toml(config.to_dict(), comment)
+    atomic_write(args.out, lambda f: f.write(text.encode()))
+    print(f"trial {best['number']} (validation {100 * best['value']:.2f}%) written to "
+          f"{args.out}")
+    return 0
+
+
+def cmd_sweep_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from . import sweep
+    from .report import require_matplotlib
+    from .sweep_report import write_report
+
+    require_matplotlib()
+    with sweep.storage_failures(args.storage):
+        written = write_report(sweep.load_study(args.study, args.storage), args.out)
+    print(f"report written to {args.out}: {', '.join(written)}")
+    print(f"open {written['index.html']} in a browser")
     return 0

@@ -44,4 +44,10 @@ class ServerError(DigitnetError, OSError):
 
 
 class ConfigError(DigitnetError, ValueError):
-    """A setting is invalid: a config file's key or value, or an environment variable."""
+    """A setting is invalid: a config or search-space file's key or value, or an
+    environment variable."""
+
+
+class SweepError(DigitnetError, RuntimeError):
+    """A sweep cannot run: its study storage is unreachable or lost, or the study is not
+    the one this command expects."""
