@@ -32,9 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from . import augment, network, optim, seed
+from . import augment, network, nondigits, optim, seed
 from .config import Config
 from .errors import TrainingDiverged
+from .images import deskew
 from .network import Params
 
 Progress = Callable[[int], None]  # called with the number of samples just processed
@@ -66,11 +67,16 @@ class TrainResult:
     test_loss: float | None = None
     stopped_early: bool = False
     best_epoch: int | None = None  # the epoch whose weights were kept, with early stopping
+    reject_threshold: float | None = None  # digit scores below this mean "not a digit"
 
 
 def prepare_inputs(images: np.ndarray, config: Config) -> np.ndarray:
-    """(n, 28, 28) or (n, 784) pixels on the 0..255 scale -> (n, 784) config.dtype inputs."""
-    x = np.asarray(images).reshape(len(images), network.N_INPUTS).astype(config.dtype)
+    """(n, 28, 28) or (n, 784) pixels on the 0..255 scale -> (n, 784) config.dtype inputs,
+    deskewed first if config.deskew."""
+    images = np.asarray(images)
+    if config.deskew:
+        images = deskew(images.reshape(len(images), 28, 28).astype(np.float32))
+    x = images.reshape(len(images), network.N_INPUTS).astype(config.dtype)
     if config.input_scale != 1.0:
         x *= np.asarray(config.input_scale, dtype=config.dtype)
     return x
@@ -102,6 +108,29 @@ def evaluate(params: Params, x: np.ndarray, y: np.ndarray, loss: str,
         correct += int((z.argmax(axis=1) == y[i : i + batch]).sum())
         total_loss += network.LOSSES[loss](z, y[i : i + batch])[0] * len(z)
     return correct / len(x), total_loss / len(x)
+
+
+def digit_scores(params: Params, x: np.ndarray, batch: int = 2000) -> np.ndarray:
+    """The largest softmax probability (n,) for each input row of x (n, 784)."""
+    scores = [network.softmax(network.forward(params, x[i : i + batch])[1]).max(axis=1)
+              for i in range(0, len(x), batch)]
+    return np.concatenate(scores) if scores else np.empty(0)
+
+
+def reject_threshold(params: Params, x_val: np.ndarray, rate: float) -> float:
+    """The digit score below which a share `rate` of the validation digits x_val (n, 784)
+    fall: pictures scoring lower are declined as "not a digit"."""
+    return float(np.quantile(digit_scores(params, x_val), rate))
+
+
+def _with_outliers(images: np.ndarray, labels: np.ndarray,
+                   config: Config) -> tuple[np.ndarray, np.ndarray]:
+    """images (n, 28, 28) and labels (n,) with generated non-digits appended (label
+    NOT_A_DIGIT), making up a share config.outliers of the result."""
+    count = round(len(images) * config.outliers / (1 - config.outliers))
+    others = nondigits.training_set(count, np.random.default_rng([config.seed, 2]))
+    return (np.concatenate([images, others.astype(images.dtype)]),
+            np.concatenate([labels.astype(np.int64), np.full(count, network.NOT_A_DIGIT)]))
 
 
 def ink_order(x: np.ndarray) -> np.ndarray:
@@ -230,8 +259,10 @@ def fit(
     state = state if state is not None else new_state(config)
     split_rng = np.random.default_rng([config.seed, 1])  # independent of the shuffle stream
     keep, held = validation_indices(len(x), config.val_split, split_rng)
-    images = np.asarray(x)[keep]  # the training images, for augmentation
-    x_train, y_train = prepare_inputs(images, config), np.asarray(y)[keep]
+    images, y_train = np.asarray(x)[keep], np.asarray(y)[keep]  # for augmentation
+    if config.outliers:  # non-digits after the digits: the train-accuracy sample stays digits
+        images, y_train = _with_outliers(images, y_train, config)
+    x_train = prepare_inputs(images, config)
     x_val, y_val = prepare_inputs(np.asarray(x)[held], config), np.asarray(y)[held]
     x_test = prepare_inputs(test[0], config) if test is not None else None
     pixels = np.arange(network.N_INPUTS)
@@ -274,6 +305,8 @@ def fit(
                          best_epoch=best_epoch)
     if x_test is not None:
         result.test_accuracy, result.test_loss = evaluate(params, x_test, test[1], config.loss)
+    if config.reject_rate:
+        result.reject_threshold = reject_threshold(params, x_val, config.reject_rate)
     _reorder_pixels(state, np.argsort(pixels))  # hand the state back in standard order
     return result
 
