@@ -266,6 +266,7 @@ def center_by_mass(digit: np.ndarray, side: int = SIDE, center: float = CENTER) 
 
 
 MAX_SLANT = 1.0  # deskew corrects slants up to 45 degrees (|dx/dy| <= 1), no further
+DESKEW_CHUNK = 4096  # images deskewed at once
 
 
 def deskew(images: np.ndarray) -> np.ndarray:
@@ -284,12 +285,21 @@ def deskew(images: np.ndarray) -> np.ndarray:
 
     uint8 input gives uint8 output (rounded); anything else gives float32.
     """
-    from .augment import bilinear
-
     images = np.asarray(images)
     if images.shape[-2:] != (SIDE, SIDE) or images.ndim not in (2, 3):
         raise ValueError(f"expected images shaped (n, 28, 28) or (28, 28), got {images.shape}")
-    x = images.reshape(-1, SIDE, SIDE).astype(np.float32)
+    flat = images.reshape(-1, SIDE, SIDE)
+    out = np.empty(flat.shape, np.uint8 if images.dtype == np.uint8 else np.float32)
+    for start in range(0, len(flat), DESKEW_CHUNK):  # bounded memory for any n
+        out[start : start + DESKEW_CHUNK] = _deskew(flat[start : start + DESKEW_CHUNK])
+    return out.reshape(images.shape)
+
+
+def _deskew(images: np.ndarray) -> np.ndarray:
+    """`deskew` of (k, 28, 28) images, all at once."""
+    from .augment import bilinear
+
+    x = images.astype(np.float32)
     rows = np.arange(SIDE, dtype=np.float32)
     mass = x.sum(axis=(1, 2))  # (n,)
     safe = np.where(mass > 0, mass, 1)
@@ -306,7 +316,7 @@ def deskew(images: np.ndarray) -> np.ndarray:
     out = bilinear(x, np.ascontiguousarray(sy), sx.astype(np.float32))
     if images.dtype == np.uint8:
         out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
-    return out.reshape(images.shape)
+    return out
 
 
 def preprocess(image: Any) -> np.ndarray:
