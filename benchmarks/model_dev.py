@@ -26,7 +26,7 @@ import numpy as np
 
 from digitnet import nondigits, train
 from digitnet.data import load_mnist
-from digitnet.images import deskew, preprocess
+from digitnet.images import preprocess
 from digitnet.model import load_model
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -71,23 +71,20 @@ def main() -> None:
     for path in sys.argv[1:]:
         model = load_model(path)
 
-        def prepared(x, model=model):  # until the Model deskews its own inputs
-            return deskew(x) if model.config.deskew else x
-
         def score(x, model=model):
-            return model.predict_proba(prepared(x)).max(axis=1)
+            return model.predict_proba(x).max(axis=1)
 
         val_scores = score(x_val)
         threshold = model.metadata.get("reject_threshold") or float(np.quantile(val_scores, 0.005))
         dev_scores = score(x_dev)
         entry = {
-            "mnist_val_accuracy": float(np.mean(model.predict(prepared(x_val)) == y_val)),
-            "sklearn_dev_accuracy": float(np.mean(model.predict(prepared(x_dev)) == y_dev)),
+            "mnist_val_accuracy": float(np.mean(model.predict(x_val) == y_val)),
+            "sklearn_dev_accuracy": float(np.mean(model.predict(x_dev) == y_dev)),
             "threshold": threshold,
             "false_rejection_mnist_val": float(np.mean(val_scores < threshold)),
             "false_rejection_sklearn_dev": float(np.mean(dev_scores < threshold)),
             "sklearn_dev_accuracy_of_accepted": float(
-                np.mean((model.predict(prepared(x_dev)) == y_dev)[dev_scores >= threshold])),
+                np.mean((model.predict(x_dev) == y_dev)[dev_scores >= threshold])),
             "rejection": {kind: float(np.mean(score(x) < threshold)) for kind, x in
                           {**others, **seen}.items()},
         }

@@ -10,7 +10,7 @@ from test_cli import assert_one_line_error, run
 from test_data import write_dataset
 
 from digitnet import Model, ModelFileError, fit, load_mnist, load_model, preset
-from digitnet.model import FORMAT_VERSION, load_arrays, save_arrays
+from digitnet.modelfile import FORMAT_VERSION, load_arrays, model_metadata, save_arrays
 from digitnet.network import init_params
 
 
@@ -101,7 +101,7 @@ def test_save_to_a_missing_directory_is_a_clear_error(tmp_path, rng):
 
 def _arrays_and_meta(rng):
     model = small_model(rng)
-    return dict(model.params), model._full_metadata()
+    return dict(model.params), model_metadata(model.params, model.config, model.metadata)
 
 
 def _npz_bytes(**arrays):

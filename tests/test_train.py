@@ -11,8 +11,9 @@ import pytest
 from test_data import write_dataset
 
 from digitnet import Classifier, Config, TrainingDiverged, preset, train
+from digitnet.checkpoint import load_checkpoint, save_checkpoint
 from digitnet.cli import build_parser
-from digitnet.model import load_checkpoint, save_checkpoint
+from digitnet.inputs import network_inputs
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +143,7 @@ def test_early_stopping_keeps_the_best_validation_weights(small):
     if result.stopped_early:
         assert len(val) - result.best_epoch == config.patience
     # the returned weights are the best epoch's: recompute their validation accuracy
-    split = train.split_validation(train.prepare_inputs(x, config), y, config.val_split,
+    split = train.split_validation(network_inputs(x, config), y, config.val_split,
                                    np.random.default_rng([config.seed, 1]))
     accuracy, _ = train.evaluate(result.params, split[2], split[3], config.loss)
     assert accuracy == max(val)
@@ -179,7 +180,7 @@ def test_classifier_api(small):
     assert (clf.predict(xt) == proba.argmax(axis=1)).all()
     assert clf.score(xt, yt) == np.mean(clf.predict(xt) == yt) > 0.8
     assert [r["epoch"] for r in clf.history_] == [1, 2]
-    with pytest.raises(ValueError, match="x must be shaped"):
+    with pytest.raises(ValueError, match=r"shaped \(n, 28, 28\) or \(n, 784\)"):
         clf.fit(x[:, :10], y)
     with pytest.raises(ValueError, match=r"digits 0\.\.9"):
         clf.fit(x, y + 10)

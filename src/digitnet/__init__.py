@@ -11,14 +11,15 @@
     model.predict_images(["seven.png"])       # any picture of a digit, preprocessed
     preprocess(picture)                       # -> (28, 28) uint8, made as MNIST was
 
-Modules: data (idx files), network (the math), optim (update rules, schedules),
-seed (the post's per-sample SGD, fast), train (the loop), classifier (the estimator),
-config, model (files), images (pictures -> MNIST-style inputs), export (ONNX), augment
-(distortions), metrics, evaluation and report (figures and plots), server (the web
-app of `digitnet serve`), cli.
+Modules, bottom layer first (each imports only modules listed before it):
+constants (28, 784, 10), errors, version, files (atomic writes), data (idx files),
+network (the math), optim (update rules, schedules), seed (the post's per-sample SGD,
+fast), augment (distortions), inputs (pixels -> network inputs), images (pictures ->
+MNIST-style pixels), config, train (the loop), modelfile (the file format), checkpoint
+(resumable training), model (the Model and its predictions), classifier (the estimator),
+metrics, evaluation and report (figures and plots), export (ONNX), server (the web app
+of `digitnet serve`), cli.
 """
-
-__version__ = "0.1.0"
 
 from .classifier import Classifier
 from .config import PRESETS, Config, preset
@@ -27,6 +28,7 @@ from .errors import DataError, DigitnetError, ImageError, ModelFileError, Traini
 from .images import preprocess
 from .model import Model, load_model
 from .train import TrainResult, fit
+from .version import __version__
 
 __all__ = [
     "PRESETS", "Classifier", "Config", "DataError", "DigitnetError", "ImageError", "Mnist", "Model",

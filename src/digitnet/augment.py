@@ -37,7 +37,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SIDE = 28
+from .constants import SIDE
+
 CENTRE = (SIDE - 1) / 2  # the middle of the image, for rotations
 CENTER = 14.0  # where preprocess puts the centre of mass
 

@@ -14,6 +14,8 @@ import numpy as np
 
 from . import train
 from .config import PRESETS, Config
+from .constants import CLASSES
+from .inputs import check_pixels
 from .model import Model
 
 
@@ -91,11 +93,9 @@ class Classifier:
 
 
 def _check_xy(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    x, y = np.asarray(x), np.asarray(y)
-    if x.ndim not in (2, 3) or x.shape[1:] not in ((28, 28), (784,)):
-        raise ValueError(f"x must be shaped (n, 28, 28) or (n, 784), got {x.shape}")
+    x, y = check_pixels(x), np.asarray(y)
     if y.shape != (len(x),):
         raise ValueError(f"y must be shaped ({len(x)},) to match x, got {y.shape}")
-    if len(y) and (y.min() < 0 or y.max() > 9 or not np.issubdtype(y.dtype, np.integer)):
-        raise ValueError("y must hold integer digits 0..9")
+    if len(y) and (y.min() < 0 or y.max() >= CLASSES or not np.issubdtype(y.dtype, np.integer)):
+        raise ValueError(f"y must hold integer digits 0..{CLASSES - 1}")
     return x, y

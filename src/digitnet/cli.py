@@ -21,9 +21,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import __version__
 from .config import PRESETS, Config
+from .constants import CLASSES, architecture
 from .errors import DigitnetError, OutputError
+from .version import __version__
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
@@ -67,6 +68,33 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"digitnet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
+    _add_train_parser(sub)
+    _add_evaluate_parser(sub)
+    _add_report_parser(sub)
+    _add_predict_parser(sub)
+    _add_export_parser(sub)
+    _add_serve_parser(sub)
+    _add_augment_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args, parser)
+    except DigitnetError as e:
+        print(f"digitnet: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("digitnet: interrupted by user", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # output piped into a reader that stopped early, e.g. `| head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
+
+
+def _add_train_parser(sub: Any) -> None:
     train = sub.add_parser("train", help="train a network on MNIST and report test accuracy",
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     train.add_argument("--preset", choices=sorted(PRESETS), default="fast",
@@ -84,42 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--plot", type=Path, default=None, metavar="FILE.png",
                        help="also draw the learning curves into this PNG (needs digitnet[plot])")
     _config_flags(train)
+    train.set_defaults(run=cmd_train)
 
-    _add_evaluate_parser(sub)
-    _add_report_parser(sub)
-    _add_predict_parser(sub)
-    _add_export_parser(sub)
-    _add_serve_parser(sub)
-    _add_augment_parser(sub)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "train":
-            return cmd_train(args, parser)
-        if args.command == "report":
-            return cmd_report(args)
-        if args.command == "predict":
-            return cmd_predict(args, parser)
-        if args.command == "export":
-            return cmd_export(args)
-        if args.command == "augment":
-            return cmd_augment(args, parser)
-        if args.command == "serve":
-            return cmd_serve(args)
-        return cmd_evaluate(args)
-    except DigitnetError as e:
-        print(f"digitnet: error: {e}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("digitnet: interrupted by user", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except BrokenPipeError:  # output piped into a reader that stopped early, e.g. `| head`
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_ERROR
 
 
 def _build_config(args: argparse.Namespace, base: Config,
@@ -166,9 +160,9 @@ def _epoch_line(record: dict[str, Any], epochs: int) -> str:
 
 
 def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .checkpoint import load_checkpoint, save_checkpoint
     from .classifier import Classifier
     from .data import load_mnist
-    from .model import load_checkpoint, save_checkpoint
 
     _check_output_paths(args)  # fail now, not after the training run
     state = None
@@ -197,7 +191,7 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     if not args.quiet:
         resumed = f", resuming after epoch {state.epoch}" if state is not None else ""
-        print(f"training 784-{config.hidden}-10 ({config.preset} preset{resumed}) on "
+        print(f"training {architecture(config.hidden)} ({config.preset} preset{resumed}) on "
               f"{data.source}: {len(data.x_train) - config.val_split} train, "
               f"{config.val_split} validation, {len(data.x_test)} test images", flush=True)
     clf = Classifier(config).fit(
@@ -225,8 +219,9 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.plot is not None:
         from .report import plot_learning_curves
 
-        plot_learning_curves(result.history, args.plot, f"Learning curves (784-{config.hidden}"
-                             f"-10, {config.preset} preset, {data.source})")
+        plot_learning_curves(result.history, args.plot,
+                             f"Learning curves ({architecture(config.hidden)}, "
+                             f"{config.preset} preset, {data.source})")
         print(f"learning curves written to {args.plot}")
     return 0
 
@@ -254,6 +249,7 @@ def _add_evaluate_parser(sub: Any) -> None:
     evaluate.add_argument("--json", type=Path, default=None, metavar="FILE",
                           help="also write the figures as JSON to FILE; '-' writes only the "
                                "JSON, to stdout")
+    evaluate.set_defaults(run=cmd_evaluate)
 
 
 def _add_report_parser(sub: Any) -> None:
@@ -267,6 +263,7 @@ def _add_report_parser(sub: Any) -> None:
                         help="directory for the report (created if missing; files in it "
                              "with the report's names are replaced)")
     _data_dir_argument(report)
+    report.set_defaults(run=cmd_report)
 
 
 def _evaluate_saved_model(path: Path, data_dir: Path | None):
@@ -280,7 +277,7 @@ def _evaluate_saved_model(path: Path, data_dir: Path | None):
     return model, data.x_test, evaluate_model(model, data.x_test, data.y_test, data.source)
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
+def cmd_evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .evaluation import format_text
 
     _, _, evaluation = _evaluate_saved_model(args.model, args.data_dir)
@@ -297,7 +294,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_report(args: argparse.Namespace) -> int:
+def cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .report import require_matplotlib, write_report
 
     require_matplotlib()  # before the slow part
@@ -326,6 +323,7 @@ def _add_predict_parser(sub: Any) -> None:
                          help="print a JSON list: file, digit, probabilities (or error)")
     predict.add_argument("--show-input", type=Path, default=None, metavar="DIR",
                          help="save the 28x28 image the network saw for each file in DIR")
+    predict.set_defaults(run=cmd_predict)
 
 
 def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -336,8 +334,8 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     from .images import list_images, preprocess_file
     from .model import load_model
 
-    if not 1 <= args.top_k <= 10:
-        parser.error(f"--top-k must be between 1 and 10, got {args.top_k}")
+    if not 1 <= args.top_k <= CLASSES:
+        parser.error(f"--top-k must be between 1 and {CLASSES}, got {args.top_k}")
     model = load_model(args.model)
     if args.show_input is not None:
         try:
@@ -415,9 +413,10 @@ def _add_export_parser(sub: Any) -> None:
     _model_argument(export)
     export.add_argument("--onnx", type=Path, required=True, metavar="OUT",
                         help="where to write the .onnx file")
+    export.set_defaults(run=cmd_export)
 
 
-def cmd_export(args: argparse.Namespace) -> int:
+def cmd_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .export import export_onnx
     from .model import load_model
 
@@ -441,6 +440,7 @@ def _add_augment_parser(sub: Any) -> None:
     augment.add_argument("--copies", type=int, default=9, help="distortions of each (columns)")
     augment.add_argument("--seed", type=int, default=0, help="random seed for the distortions")
     _config_flags(augment, only=AUGMENT_FIELDS)
+    augment.set_defaults(run=cmd_augment)
 
 
 def cmd_augment(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -474,6 +474,7 @@ def _add_serve_parser(sub: Any) -> None:
                        help="address to listen on; 0.0.0.0 opens it to the network")
     serve.add_argument("--port", type=_port, default=8000, help="TCP port (0 picks a free one)")
     serve.add_argument("-q", "--quiet", action="store_true", help="don't log each request")
+    serve.set_defaults(run=cmd_serve)
 
 
 def _port(text: str) -> int:
@@ -486,7 +487,7 @@ def _port(text: str) -> int:
     return port
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def cmd_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .server import serve
 
     serve(args.model, host=args.host, port=args.port, quiet=args.quiet)

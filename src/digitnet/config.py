@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .augment import Augmentation
+from .network import INITS, LOSSES
+from .optim import OPTIMIZERS, SCHEDULES
 
 
 def _f(default: Any, help: str, choices: tuple | None = None) -> Any:
@@ -26,11 +28,11 @@ class Config:
     preset: str = _f("fast", "name of the preset these settings started from")
     hidden: int = _f(1000, "hidden units H in the 784-H-10 network")
     biases: bool = _f(True, "give both layers a bias vector (the post's network has none)")
-    init: str = _f("he", "weight init", ("uniform", "he", "glorot"))
+    init: str = _f("he", "weight init", tuple(INITS))
     init_scale: float = _f(1e-4, "upper bound of the 'uniform' init, [0, init_scale)")
     input_scale: float = _f(1 / 255, "pixels are multiplied by this (1.0 keeps raw 0..255)")
     dtype: str = _f("float32", "floating-point type for weights and inputs", ("float32", "float64"))
-    loss: str = _f("cross_entropy", "loss function", ("cross_entropy", "squared_error"))
+    loss: str = _f("cross_entropy", "loss function", tuple(LOSSES))
     label_smoothing: float = _f(0.1, "target smoothing: (1 - s) * onehot + s / 10 (0 = one-hot)")
     dropout: float = _f(0.0, "probability of dropping each hidden unit during training")
     input_dropout: float = _f(0.0, "probability of dropping each input pixel during training")
@@ -55,13 +57,12 @@ class Config:
     epochs: int = _f(6, "passes over the training set")
     batch_size: int = _f(128, "samples per update; 1 is the post's per-sample SGD")
     shuffle: bool = _f(True, "reshuffle the training set every epoch (off = dataset order)")
-    optimizer: str = _f("nesterov", "update rule", ("sgd", "momentum", "nesterov", "adam"))
+    optimizer: str = _f("nesterov", "update rule", OPTIMIZERS)
     lr: float = _f(0.2, "peak learning rate")
     momentum: float = _f(0.9, "momentum for sgd variants; beta1 for adam")
     beta2: float = _f(0.999, "adam's second-moment decay")
     weight_decay: float = _f(0.0, "L2 penalty: adds weight_decay * W to each weight gradient")
-    schedule: str = _f("onecycle", "learning-rate schedule",
-                       ("constant", "step", "cosine", "onecycle"))
+    schedule: str = _f("onecycle", "learning-rate schedule", tuple(SCHEDULES))
     warmup_epochs: float = _f(0.0, "epochs of linear warmup from 0 (cosine, step and constant)")
     step_every: int = _f(2, "'step' schedule: epochs between drops")
     step_gamma: float = _f(0.1, "'step' schedule: factor applied at each drop")

@@ -23,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .constants import CLASSES, SIDE
 from .errors import DataError
 
 IMAGES_MAGIC = 2051  # 0x00000803: unsigned byte, 3 dimensions
 LABELS_MAGIC = 2049  # 0x00000801: unsigned byte, 1 dimension
-IMAGE_SIDE = 28
-NUM_CLASSES = 10
+
 
 FILE_NAMES = {  # role -> standard file name (without .gz)
     "train_images": "train-images-idx3-ubyte",
@@ -124,7 +124,7 @@ def read_idx(path: str | Path, expected_magic: int | None = None) -> tuple[np.nd
 def read_images(path: str | Path) -> tuple[np.ndarray, str]:
     """Read an idx image file: returns ((n, 28, 28) uint8 array, sha256)."""
     images, digest = read_idx(path, IMAGES_MAGIC)
-    if images.ndim != 3 or images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
+    if images.ndim != 3 or images.shape[1:] != (SIDE, SIDE):
         shape = " x ".join(map(str, images.shape))
         raise DataError(f"{path}: images must be n x 28 x 28, got {shape}")
     return images, digest
@@ -135,8 +135,8 @@ def read_labels(path: str | Path) -> tuple[np.ndarray, str]:
     labels, digest = read_idx(path, LABELS_MAGIC)
     if labels.ndim != 1:
         raise DataError(f"{path}: labels must have 1 dimension, got {labels.ndim}")
-    if labels.max() >= NUM_CLASSES:
-        bad = int(np.flatnonzero(labels >= NUM_CLASSES)[0])
+    if labels.max() >= CLASSES:
+        bad = int(np.flatnonzero(labels >= CLASSES)[0])
         raise DataError(f"{path}: label {labels[bad]} at index {bad} is outside 0..9")
     return labels, digest
 

@@ -18,11 +18,10 @@ from typing import Any
 import numpy as np
 
 from . import metrics, network
+from .inputs import network_inputs
 from .model import Model
-from .train import prepare_inputs
 
 TOP_PAIRS = 10  # how many of the most confused (true, predicted) pairs to list
-BATCH = 2000  # images per forward pass, to bound memory for wide hidden layers
 
 
 @dataclass
@@ -96,10 +95,9 @@ def evaluate_model(model: Model, images: np.ndarray, labels: np.ndarray,
     images, labels = np.asarray(images), np.asarray(labels)
     if len(images) != len(labels) or not len(labels):
         raise ValueError(f"need one label per image: {len(images)} images, {len(labels)} labels")
-    x = prepare_inputs(images, model.config)  # (n, 784), scaled as in training
+    x = network_inputs(images, model.config)  # (n, 784), scaled as in training
     outputs, activation_sum = [], None
-    for start in range(0, len(x), BATCH):
-        h, z = network.forward(model.params, x[start : start + BATCH])  # (b, H), (b, 10)
+    for h, z in network.forward_in_batches(model.params, x):  # (b, H), (b, 10)
         outputs.append(z)
         batch_sum = h.sum(axis=0, dtype=np.float64)
         activation_sum = batch_sum if activation_sum is None else activation_sum + batch_sum

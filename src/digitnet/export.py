@@ -29,8 +29,10 @@ from typing import Any
 import numpy as np
 
 from . import network
+from .constants import architecture
 from .errors import DigitnetError
-from .model import Model, atomic_write
+from .files import atomic_write
+from .model import Model
 
 OPSET = 17
 IR_VERSION = 8  # the IR version of opset 17; keeps the file readable by older runtimes
@@ -89,7 +91,7 @@ def to_onnx(model: Model) -> Any:
         [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT,
                                        ["N", network.N_OUTPUTS])],
         initializer=initializers,
-        doc_string=f"784-{model.hidden}-10 ReLU network. Input {INPUT_CONVENTION}.",
+        doc_string=f"{architecture(model.hidden)} ReLU network. Input {INPUT_CONVENTION}.",
     )
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="digitnet", ir_version=IR_VERSION)

@@ -41,9 +41,10 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from .constants import SIDE
 from .errors import ImageError
+from .files import atomic_write
 
-SIDE = 28  # MNIST images are 28x28
 BOX = 20  # the digit is scaled to fit a 20x20 box ...
 CENTER = 14.0  # ... then shifted so its center of mass is at (row 14, column 14)
 INK_THRESHOLD = 0.25  # pixels below this fraction of the peak ink don't count for the box
@@ -369,10 +370,7 @@ def save_png(pixels: np.ndarray, path: str | Path, scale: int = 1) -> None:
     """
     from PIL import Image
 
-    from .errors import OutputError
-    from .model import atomic_write
-
     picture = Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8))
     if scale != 1:
         picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
-    atomic_write(path, lambda f: picture.save(f, format="PNG"), error=OutputError)
+    atomic_write(path, lambda f: picture.save(f, format="PNG"))

@@ -14,14 +14,29 @@ the seed's fast per-sample trainer (seed.py), which re-arranges these same formu
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
+
+from .constants import CLASSES, PIXELS
 
 Params = dict[str, np.ndarray]
 
-N_INPUTS = 784
-N_OUTPUTS = 10
+N_INPUTS = PIXELS  # 784
+N_OUTPUTS = CLASSES  # 10
+BATCH = 4096  # rows per forward pass when running over many inputs: bounds memory
 
-INITS = ("uniform", "he", "glorot")
+# Each init draws a (fan_in, fan_out) weight matrix from rng; `scale` is uniform's bound.
+INITS = {
+    # the post's `np.random.random(shape) * 0.0001`
+    "uniform": lambda rng, fan_in, fan_out, scale: rng.random((fan_in, fan_out)) * scale,
+    # He: normal with std sqrt(2 / fan_in), suited to ReLU layers
+    "he": lambda rng, fan_in, fan_out, scale: rng.normal(0.0, np.sqrt(2.0 / fan_in),
+                                                         (fan_in, fan_out)),
+    # Glorot: uniform in +-sqrt(6 / (fan_in + fan_out))
+    "glorot": lambda rng, fan_in, fan_out, scale: rng.uniform(
+        -np.sqrt(6.0 / (fan_in + fan_out)), np.sqrt(6.0 / (fan_in + fan_out)), (fan_in, fan_out)),
+}
 
 
 def init_params(
@@ -42,19 +57,11 @@ def init_params(
     """
     if hidden < 1:
         raise ValueError(f"hidden must be >= 1, got {hidden!r}")
-    shapes = {"W1": (N_INPUTS, hidden), "W2": (hidden, N_OUTPUTS)}
+    if init not in INITS:
+        raise ValueError(f"init must be one of {tuple(INITS)}, got {init!r}")
     params: Params = {}
-    for name, (fan_in, fan_out) in shapes.items():
-        if init == "uniform":
-            w = rng.random((fan_in, fan_out)) * scale
-        elif init == "he":
-            w = rng.normal(0.0, np.sqrt(2.0 / fan_in), (fan_in, fan_out))
-        elif init == "glorot":
-            limit = np.sqrt(6.0 / (fan_in + fan_out))
-            w = rng.uniform(-limit, limit, (fan_in, fan_out))
-        else:
-            raise ValueError(f"init must be one of {INITS}, got {init!r}")
-        params[name] = w.astype(dtype, copy=False)
+    for name, (fan_in, fan_out) in {"W1": (N_INPUTS, hidden), "W2": (hidden, N_OUTPUTS)}.items():
+        params[name] = INITS[init](rng, fan_in, fan_out, scale).astype(dtype, copy=False)
     if biases:
         params["b1"] = np.zeros(hidden, dtype)
         params["b2"] = np.zeros(N_OUTPUTS, dtype)
@@ -93,6 +100,24 @@ def forward(
     if "b2" in params:
         z += params["b2"]
     return h, z
+
+
+def forward_in_batches(params: Params, x: np.ndarray,
+                       batch: int = BATCH) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """`forward` over x (n, 784) `batch` rows at a time: yields (h (b, H), z (b, 10)) per
+    batch, so memory stays bounded however many rows x has."""
+    for start in range(0, len(x), batch):
+        yield forward(params, x[start : start + batch])
+
+
+def outputs(params: Params, x: np.ndarray) -> np.ndarray:
+    """The network's outputs z (n, 10) for inputs x (n, 784), computed in batches."""
+    z = np.empty((len(x), N_OUTPUTS), np.result_type(x, params["W2"]))
+    start = 0
+    for _, zb in forward_in_batches(params, x):
+        z[start : start + len(zb)] = zb
+        start += len(zb)
+    return z
 
 
 def backward(

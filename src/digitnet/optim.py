@@ -16,20 +16,87 @@ Weight decay adds weight_decay * W to the gradient of each weight matrix (not bi
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from .network import Params
 
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
 ADAM_EPS = 1e-8
+
+
+@dataclass(frozen=True)
+class Step:
+    """The numbers one update step needs, the same for every parameter."""
+
+    lr: float
+    momentum: float  # mu for the sgd variants; beta1 for adam
+    beta2: float = 0.999
+    t: int = 0  # adam: the step number, from 1
+    step_size: float = 0.0  # adam: lr with both bias corrections folded in
+
+
+# Each rule updates one parameter p in place from its gradient g, which it may overwrite.
+# Every line is one in-place pass over the arrays: no temporaries.
+
+def _sgd(p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray], name: str,
+         k: Step) -> None:
+    g *= k.lr
+    p -= g  # W -= lr * g
+
+
+def _momentum(p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray], name: str,
+              k: Step) -> None:
+    v = state[f"v.{name}"]
+    v *= k.momentum
+    v += g  # v = mu * v + g
+    np.multiply(v, k.lr, out=g)
+    p -= g  # W -= lr * v
+
+
+def _nesterov(p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray], name: str,
+              k: Step) -> None:
+    v = state[f"v.{name}"]
+    v *= k.momentum
+    v += g  # v = mu * v + g
+    g *= k.lr
+    p -= g  # W -= lr * g ...
+    np.multiply(v, k.lr * k.momentum, out=g)
+    p -= g  # ... and W -= lr * mu * v
+
+
+def _adam(p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray], name: str,
+          k: Step) -> None:
+    m, s = state[f"m.{name}"], state[f"s.{name}"]
+    m -= g
+    m *= k.momentum
+    m += g  # m = b1 * m + (1 - b1) * g
+    g *= g
+    s -= g
+    s *= k.beta2
+    s += g  # s = b2 * s + (1 - b2) * g^2
+    np.sqrt(s, out=g)
+    g += ADAM_EPS * math.sqrt(1 - k.beta2**k.t)
+    np.divide(m, g, out=g)
+    g *= k.step_size
+    p -= g  # W -= lr * m_hat / (sqrt(s_hat) + eps)
+
+
+# name -> (update rule, the buffers it keeps per parameter)
+RULES = {
+    "sgd": (_sgd, ()),
+    "momentum": (_momentum, ("v",)),
+    "nesterov": (_nesterov, ("v",)),
+    "adam": (_adam, ("m", "s")),
+}
+OPTIMIZERS = tuple(RULES)
 
 
 def init_state(params: Params, optimizer: str) -> dict[str, np.ndarray]:
     """Zeroed buffers for `optimizer`: "v.W1" etc. for momentum, "m.W1", "s.W1" for adam."""
-    if optimizer not in OPTIMIZERS:
+    if optimizer not in RULES:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
-    slots = {"sgd": (), "momentum": ("v",), "nesterov": ("v",), "adam": ("m", "s")}[optimizer]
+    slots = RULES[optimizer][1]
     state = {f"{slot}.{name}": np.zeros_like(p) for slot in slots for name, p in params.items()}
     if optimizer == "adam":
         state["step"] = np.zeros((), np.int64)
@@ -48,42 +115,18 @@ def update(
     weight_decay: float = 0.0,
 ) -> None:
     """Apply one step of `optimizer` to params in place (grads are overwritten)."""
+    rule = RULES[optimizer][0]
+    step = Step(lr, momentum, beta2)
     if optimizer == "adam":
         state["step"] += 1
         t = int(state["step"])
         # fold both bias corrections into the step size, as in Kingma & Ba, section 2
-        step_size = lr * math.sqrt(1 - beta2**t) / (1 - momentum**t)
+        step = Step(lr, momentum, beta2, t, lr * math.sqrt(1 - beta2**t) / (1 - momentum**t))
     for name, p in params.items():
         g = grads[name]
         if weight_decay and name.startswith("W"):
             g += weight_decay * p
-        # Every line below is one in-place pass over the arrays: no temporaries.
-        if optimizer == "sgd":
-            g *= lr
-        elif optimizer in ("momentum", "nesterov"):
-            v = state[f"v.{name}"]
-            v *= momentum
-            v += g  # v = mu * v + g
-            if optimizer == "nesterov":  # W -= lr * g, then W -= lr * mu * v below
-                g *= lr
-                p -= g
-                np.multiply(v, lr * momentum, out=g)
-            else:
-                np.multiply(v, lr, out=g)
-        else:  # adam
-            m, s = state[f"m.{name}"], state[f"s.{name}"]
-            m -= g
-            m *= momentum
-            m += g  # m = b1 * m + (1 - b1) * g
-            g *= g
-            s -= g
-            s *= beta2
-            s += g  # s = b2 * s + (1 - b2) * g^2
-            np.sqrt(s, out=g)
-            g += ADAM_EPS * math.sqrt(1 - beta2**t)
-            np.divide(m, g, out=g)
-            g *= step_size
-        p -= g
+        rule(p, g, state, name, step)
 
 
 def max_norm(w: np.ndarray, limit: float) -> None:
@@ -97,7 +140,37 @@ def max_norm(w: np.ndarray, limit: float) -> None:
         w[:, too_long] *= (limit / norms[too_long]).astype(w.dtype)
 
 
-SCHEDULES = ("constant", "step", "cosine", "onecycle")
+def _warm(lr: float, progress: float, warmup: float) -> float:
+    """lr, scaled down linearly over the first `warmup` epochs."""
+    return lr * progress / warmup if warmup and progress < warmup else lr
+
+
+def _constant(peak: float, progress: float, total: float, warmup: float, every: int,
+              gamma: float) -> float:
+    return _warm(peak, progress, warmup)
+
+
+def _step(peak: float, progress: float, total: float, warmup: float, every: int,
+          gamma: float) -> float:
+    return _warm(peak * gamma ** (int(progress) // every), progress, warmup)
+
+
+def _cosine(peak: float, progress: float, total: float, warmup: float, every: int,
+            gamma: float) -> float:
+    return _warm(peak * 0.5 * (1 + math.cos(math.pi * min(progress / total, 1.0))), progress,
+                 warmup)
+
+
+def _onecycle(peak: float, progress: float, total: float, warmup: float, every: int,
+              gamma: float) -> float:
+    rise = warmup or 0.3 * total
+    if progress < rise:
+        return peak / 25 + (peak - peak / 25) * progress / rise
+    frac = (progress - rise) / max(total - rise, 1e-12)
+    return peak / 1e4 + (peak - peak / 1e4) * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
+
+
+SCHEDULES = {"constant": _constant, "step": _step, "cosine": _cosine, "onecycle": _onecycle}
 
 
 def learning_rate(
@@ -118,20 +191,6 @@ def learning_rate(
     onecycle: rises linearly from peak / 25 to peak over the first 30% (or `warmup` epochs
     if given), then falls along half a cosine to peak / 1e4 (Smith & Topin, 2018).
     """
-    if schedule == "onecycle":
-        rise = warmup or 0.3 * total
-        if progress < rise:
-            return peak / 25 + (peak - peak / 25) * progress / rise
-        frac = (progress - rise) / max(total - rise, 1e-12)
-        return peak / 1e4 + (peak - peak / 1e4) * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
-    if schedule == "constant":
-        lr = peak
-    elif schedule == "step":
-        lr = peak * step_gamma ** (int(progress) // step_every)
-    elif schedule == "cosine":
-        lr = peak * 0.5 * (1 + math.cos(math.pi * min(progress / total, 1.0)))
-    else:
-        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
-    if warmup and progress < warmup:
-        lr *= progress / warmup
-    return lr
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {tuple(SCHEDULES)}, got {schedule!r}")
+    return SCHEDULES[schedule](peak, progress, total, warmup, step_every, step_gamma)

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from . import metrics
+from .constants import architecture
 from .errors import MissingExtraError, OutputError
 from .evaluation import Evaluation, unit_importance
 from .model import Model
@@ -302,7 +303,7 @@ def plot_confidence(probabilities: np.ndarray, labels: np.ndarray, path: str | P
 def _model_summary(model: Model) -> dict[str, Any]:
     meta, config = model.metadata, model.config
     history = meta.get("history") or []
-    return {"architecture": f"784-{model.hidden}-10", "preset": config.preset,
+    return {"architecture": architecture(model.hidden), "preset": config.preset,
             "loss function": config.loss, "optimizer": config.optimizer,
             "epochs trained": len(history) if history else None,
             "training seconds": (f"{meta['train_seconds']:.1f}"
@@ -326,7 +327,7 @@ def write_report(model: Model, evaluation: Evaluation, images: np.ndarray,
     ev = evaluation
     importance = unit_importance(ev.mean_activation, model.params["W2"])
     plot_learning_curves(model.metadata.get("history") or [], out / "learning_curves.png",
-                         f"Learning curves of {model_name} (784-{model.hidden}-10, "
+                         f"Learning curves of {model_name} ({architecture(model.hidden)}, "
                          f"{model.config.preset} preset)")
     plot_confusion(ev.confusion, out / "confusion_matrix.png")
     plot_mistakes(images, ev.labels, ev.probabilities, out / "mistakes.png")

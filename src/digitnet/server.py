@@ -20,8 +20,9 @@ at most IMAGE_WORKERS images are decoded at once; nothing is written to disk (up
 are parsed in memory). The model is loaded once, before the server starts.
 
 Not here: authentication, TLS, rate limiting or more than one model; put a reverse proxy
-in front for anything beyond a local demo. FastAPI, uvicorn and python-multipart (the
-`web` extra) are imported only inside the functions that need them.
+in front for anything beyond a local demo. This module needs FastAPI, uvicorn and
+python-multipart (the `web` extra): importing it without them raises MissingExtraError,
+which the CLI turns into one line saying what to install.
 """
 
 import asyncio
@@ -39,13 +40,14 @@ from typing import Any
 
 import numpy as np
 
+from .constants import SIDE, architecture
 from .errors import DigitnetError, ImageError, MissingExtraError, ServerError
+from .images import load_image, preprocess
 from .model import Model, load_model
 
 MAX_BODY_BYTES = 2 * 1024 * 1024  # larger request bodies get 413
 MAX_IMAGE_PIXELS = 4096 * 4096  # larger images are refused from their header, before decoding
 IMAGE_WORKERS = 2  # images decoded at the same time (each may take tens of MB while decoding)
-SIDE = 28  # the network's input is SIDE x SIDE pixels
 PAGE_FILES = {  # file in digitnet/web/ -> media type; served from memory
     "index.html": "text/html; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
@@ -83,6 +85,15 @@ def require_web() -> None:
             f"the web app needs {e.name or 'fastapi'}, which is not installed; install "
             f"digitnet[web] (pip install 'digitnet[web]')") from None
 
+
+require_web()  # importing this module without the web extra: one clear line, not ImportError
+from fastapi import FastAPI, Request  # noqa: E402
+from fastapi.exceptions import RequestValidationError  # noqa: E402
+from fastapi.responses import JSONResponse, Response  # noqa: E402
+from pydantic import BaseModel, Field  # noqa: E402
+from starlette.concurrency import run_in_threadpool  # noqa: E402
+from starlette.exceptions import HTTPException  # noqa: E402
+from starlette.formparsers import MultiPartException, MultiPartParser  # noqa: E402
 
 # ---------------------------------------------------------------------------------------
 # Turning request bodies into the network's (28, 28) uint8 input
@@ -152,7 +163,7 @@ def decode_image(data: bytes) -> Any:
     if not data.startswith((_PNG_MAGIC, _JPEG_MAGIC)):
         raise RequestError(400, f"image must be a PNG or JPEG file; its first bytes are "
                                 f"{data[:8]!r}")
-    from .images import load_image
+
 
     try:
         return load_image(io.BytesIO(data), max_pixels=MAX_IMAGE_PIXELS, name="uploaded image")
@@ -163,7 +174,7 @@ def decode_image(data: bytes) -> Any:
 def preprocess_image(image: Any) -> np.ndarray:
     """A decoded picture or an array -> (28, 28) uint8 via `images.preprocess`;
     a blank picture raises RequestError(422)."""
-    from .images import preprocess
+
 
     try:
         return preprocess(image)
@@ -312,149 +323,162 @@ def _openapi_body() -> dict[str, Any]:
     }}}
 
 
-def create_app(model: Model, name: str = "model") -> Any:
+class Prediction(BaseModel):
+    digit: int = Field(ge=0, le=9, description="the most probable digit")
+    probabilities: list[float] = Field(min_length=10, max_length=10,
+                                       description="probability of each digit 0..9")
+    input: list[list[int]] = Field(description="the 28x28 input the network saw, 0..255")
+
+
+class ModelInfo(BaseModel):
+    name: str
+    architecture: dict[str, Any]
+    test_accuracy: float | None
+    test_loss: float | None
+    epochs_trained: int | None
+    config: dict[str, Any]
+    data_source: str | None
+    created: str | None
+    digitnet_version: str | None
+
+
+class Health(BaseModel):
+    status: str
+
+
+class ErrorMessage(BaseModel):
+    error: str
+
+
+class InMemoryParser(MultiPartParser):
+    spool_max_size = MAX_BODY_BYTES + 1  # uploads never roll over to a temporary file
+
+
+ERROR_RESPONSES = {code: {"model": ErrorMessage} for code in (400, 413, 415, 422)}
+
+
+async def _refused(request: Request, e: RequestError) -> JSONResponse:
+    return JSONResponse({"error": str(e)}, status_code=e.status)
+
+
+async def _http_error(request: Request, e: HTTPException) -> JSONResponse:
+    return JSONResponse({"error": str(e.detail)}, status_code=e.status_code,
+                        headers=getattr(e, "headers", None))
+
+
+async def _bug(request: Request, e: Exception) -> JSONResponse:  # logged by uvicorn
+    return JSONResponse({"error": "internal server error"}, status_code=500)
+
+
+async def _invalid(request: Request, e: RequestValidationError) -> JSONResponse:
+    return JSONResponse({"error": f"invalid request: {e.errors()}"}, status_code=422)
+
+
+async def pixels_from_body(request: Request) -> np.ndarray:
+    """The (28, 28) uint8 network input a request to /api/predict carries: an uploaded
+    image, a data URL or a 28x28 array. Raises RequestError (4xx) naming the fault."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media == "multipart/form-data":
+        return await _from_upload(request)
+    if media != "application/json":
+        raise RequestError(415, f"send application/json or multipart/form-data, "
+                                f"got Content-Type {media or 'none'!r}")
+    try:
+        payload = json.loads(await request.body())
+    except (ValueError, RecursionError) as e:  # includes UnicodeDecodeError
+        raise RequestError(400, f"body is not valid JSON ({str(e)[:200]})") from None
+    if not isinstance(payload, dict):
+        raise RequestError(422, f"body must be a JSON object with 'pixels' or 'image', "
+                                f"got {_json_type(payload)}")
+    keys = set(payload)
+    unknown = sorted(keys - {"pixels", "image", "preprocess"})
+    if unknown:
+        raise RequestError(422, f"unknown fields {unknown}; send 'pixels' or 'image'")
+    if ("pixels" in keys) == ("image" in keys):
+        raise RequestError(422, "send exactly one of 'pixels' (a 28x28 array) or 'image' "
+                                "(a data URL)")
+    if "image" in keys:
+        if "preprocess" in keys:
+            raise RequestError(422, "'preprocess' goes with 'pixels'; images are always "
+                                    "preprocessed")
+        data = image_from_data_url(payload["image"])
+        return await _from_image_bytes(request, data)
+    pixels = pixels_from_json(payload["pixels"])
+    flag = payload.get("preprocess", False)
+    if not isinstance(flag, bool):
+        raise RequestError(422, f"preprocess must be true or false, got "
+                                f"{json.dumps(flag)[:40]}")
+    return preprocess_image(pixels) if flag else pixels
+
+
+async def _from_upload(request: Request) -> np.ndarray:
+    try:
+        form = await InMemoryParser(request.headers, request.stream(), max_files=1,
+                                    max_fields=10).parse()
+    except MultiPartException as e:
+        raise RequestError(400, f"cannot read the multipart body ({e.message})") from None
+    try:
+        files = form.getlist("file")
+        if len(files) != 1:
+            raise RequestError(422, f"send one image in the form field 'file', got "
+                                    f"{len(files)} such fields")
+        if isinstance(files[0], str):
+            raise RequestError(422, "the form field 'file' must be an uploaded file "
+                                    "(with a filename), not a text field")
+        data = await files[0].read()
+    finally:
+        await form.close()
+    return await _from_image_bytes(request, data)
+
+
+async def _from_image_bytes(request: Request, data: bytes) -> np.ndarray:
+    async with request.app.state.image_slots:  # at most IMAGE_WORKERS decodes at once
+        return await run_in_threadpool(image_to_input, data)
+
+
+async def predict(request: Request) -> Response:
+    pixels = await pixels_from_body(request)
+    return JSONResponse(prediction(request.app.state.model, pixels))
+
+
+async def get_model(request: Request) -> Response:
+    return JSONResponse(request.app.state.info)
+
+
+async def healthz() -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def _page_route(app: FastAPI, path: str, file: str, pages: dict[str, bytes]) -> None:
+    """GET `path` answers with the page file `file`, from memory."""
+    async def serve_file() -> Response:
+        return Response(pages[file], media_type=PAGE_FILES[file], headers=PAGE_HEADERS)
+
+    app.get(path, include_in_schema=False)(serve_file)
+
+
+def create_app(model: Model, name: str = "model") -> FastAPI:
     """Build the FastAPI app serving `model` (already loaded); `name` is shown on the page."""
-    require_web()
-    from fastapi import FastAPI, Request
-    from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse, Response
-    from pydantic import BaseModel, Field
-    from starlette.concurrency import run_in_threadpool
-    from starlette.exceptions import HTTPException
-    from starlette.formparsers import MultiPartException, MultiPartParser
+    from .version import __version__
 
-    from . import __version__
-
-    class Prediction(BaseModel):
-        digit: int = Field(ge=0, le=9, description="the most probable digit")
-        probabilities: list[float] = Field(min_length=10, max_length=10,
-                                           description="probability of each digit 0..9")
-        input: list[list[int]] = Field(description="the 28x28 input the network saw, 0..255")
-
-    class ModelInfo(BaseModel):
-        name: str
-        architecture: dict[str, Any]
-        test_accuracy: float | None
-        test_loss: float | None
-        epochs_trained: int | None
-        config: dict[str, Any]
-        data_source: str | None
-        created: str | None
-        digitnet_version: str | None
-
-    class Health(BaseModel):
-        status: str
-
-    class ErrorMessage(BaseModel):
-        error: str
-
-    class InMemoryParser(MultiPartParser):
-        spool_max_size = MAX_BODY_BYTES + 1  # uploads never roll over to a temporary file
-
-    errors = {code: {"model": ErrorMessage} for code in (400, 413, 415, 422)}
-    pages, info = _page_files(), model_info(model, name)
-    image_slots = asyncio.Semaphore(IMAGE_WORKERS)
     app = FastAPI(title="digitnet", version=__version__,
                   description="Recognise a handwritten digit with a NumPy neural network.")
-
-    @app.exception_handler(RequestError)
-    async def _refused(request: Request, e: RequestError) -> JSONResponse:
-        return JSONResponse({"error": str(e)}, status_code=e.status)
-
-    @app.exception_handler(HTTPException)
-    async def _http_error(request: Request, e: HTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(e.detail)}, status_code=e.status_code,
-                            headers=getattr(e, "headers", None))
-
-    @app.exception_handler(Exception)
-    async def _bug(request: Request, e: Exception) -> JSONResponse:  # logged by uvicorn
-        return JSONResponse({"error": "internal server error"}, status_code=500)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, e: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"error": f"invalid request: {e.errors()}"}, status_code=422)
-
-    async def pixels_from_body(request: Request) -> np.ndarray:
-        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media == "multipart/form-data":
-            return await from_upload(request)
-        if media != "application/json":
-            raise RequestError(415, f"send application/json or multipart/form-data, "
-                                    f"got Content-Type {media or 'none'!r}")
-        try:
-            payload = json.loads(await request.body())
-        except (ValueError, RecursionError) as e:  # includes UnicodeDecodeError
-            raise RequestError(400, f"body is not valid JSON ({str(e)[:200]})") from None
-        if not isinstance(payload, dict):
-            raise RequestError(422, f"body must be a JSON object with 'pixels' or 'image', "
-                                    f"got {_json_type(payload)}")
-        keys = set(payload)
-        unknown = sorted(keys - {"pixels", "image", "preprocess"})
-        if unknown:
-            raise RequestError(422, f"unknown fields {unknown}; send 'pixels' or 'image'")
-        if ("pixels" in keys) == ("image" in keys):
-            raise RequestError(422, "send exactly one of 'pixels' (a 28x28 array) or 'image' "
-                                    "(a data URL)")
-        if "image" in keys:
-            if "preprocess" in keys:
-                raise RequestError(422, "'preprocess' goes with 'pixels'; images are always "
-                                        "preprocessed")
-            data = image_from_data_url(payload["image"])
-            return await from_image_bytes(data)
-        pixels = pixels_from_json(payload["pixels"])
-        flag = payload.get("preprocess", False)
-        if not isinstance(flag, bool):
-            raise RequestError(422, f"preprocess must be true or false, got "
-                                    f"{json.dumps(flag)[:40]}")
-        return preprocess_image(pixels) if flag else pixels
-
-    async def from_upload(request: Request) -> np.ndarray:
-        try:
-            form = await InMemoryParser(request.headers, request.stream(), max_files=1,
-                                        max_fields=10).parse()
-        except MultiPartException as e:
-            raise RequestError(400, f"cannot read the multipart body ({e.message})") from None
-        try:
-            files = form.getlist("file")
-            if len(files) != 1:
-                raise RequestError(422, f"send one image in the form field 'file', got "
-                                        f"{len(files)} such fields")
-            if isinstance(files[0], str):
-                raise RequestError(422, "the form field 'file' must be an uploaded file "
-                                        "(with a filename), not a text field")
-            data = await files[0].read()
-        finally:
-            await form.close()
-        return await from_image_bytes(data)
-
-    async def from_image_bytes(data: bytes) -> np.ndarray:
-        async with image_slots:
-            return await run_in_threadpool(image_to_input, data)
-
-    @app.post("/api/predict", response_model=Prediction, responses=errors,
-              openapi_extra=_openapi_body(),
-              summary="Classify a drawn digit (image or 28x28 array)")
-    async def predict(request: Request) -> Response:
-        pixels = await pixels_from_body(request)
-        return JSONResponse(prediction(model, pixels))
-
-    @app.get("/api/model", response_model=ModelInfo, summary="The served model's metadata")
-    async def get_model() -> Response:
-        return JSONResponse(info)
-
-    @app.get("/healthz", response_model=Health, summary="Liveness check")
-    async def healthz() -> Response:
-        return JSONResponse({"status": "ok"})
-
-    def page_route(path: str, file: str) -> None:
-        async def serve_file() -> Response:
-            return Response(pages[file], media_type=PAGE_FILES[file], headers=PAGE_HEADERS)
-
-        app.get(path, include_in_schema=False)(serve_file)
-
-    page_route("/", "index.html")
-    page_route("/static/app.js", "app.js")
-    page_route("/static/style.css", "style.css")
+    app.state.model, app.state.info = model, model_info(model, name)
+    app.state.image_slots = asyncio.Semaphore(IMAGE_WORKERS)
+    app.add_exception_handler(RequestError, _refused)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _bug)
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.post("/api/predict", response_model=Prediction, responses=ERROR_RESPONSES,
+             openapi_extra=_openapi_body(),
+             summary="Classify a drawn digit (image or 28x28 array)")(predict)
+    app.get("/api/model", response_model=ModelInfo,
+            summary="The served model's metadata")(get_model)
+    app.get("/healthz", response_model=Health, summary="Liveness check")(healthz)
+    pages = _page_files()
+    _page_route(app, "/", "index.html", pages)
+    _page_route(app, "/static/app.js", "app.js", pages)
+    _page_route(app, "/static/style.css", "style.css", pages)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)  # before any route reads a body
     return app
 
@@ -508,7 +532,7 @@ def serve(model_path: str | Path, host: str = "127.0.0.1", port: int = 8000,
     model = load_model(model_path)  # once, before listening; a bad file stops us here
     app = create_app(model, Path(model_path).name)
     sock = listen(host, port)
-    arch = f"784-{model.hidden}-10"
+    arch = architecture(model.hidden)
     print(f"digitnet: serving {arch} model {Path(model_path).name} at {url_of(sock)} "
           f"(Ctrl-C to stop)", flush=True)
     config = uvicorn.Config(app, log_level="warning" if quiet else "info",

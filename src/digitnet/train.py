@@ -1,6 +1,5 @@
 """The training loop: a few named steps, returning the weights and a per-epoch history.
 
-    prepare_inputs   images (n, 28, 28) uint8 -> (n, 784) floats, scaled as configured
     split_validation hold out `val_split` random training images
     minibatch_epoch  one shuffled pass of minibatch training with any optimizer
     seed.sgd_epoch   one pass of the post's per-sample SGD (when the config is the seed's)
@@ -17,7 +16,8 @@ in almost every image. So, inside `fit` only, pixels are put in "ink order" (mos
 inked first): then within a batch every pixel past some column `ink_end` is zero in all of
 its images, and both products can stop there, exactly, with no approximation (x @ W1 over
 the zero columns adds zeros; the gradient rows of those pixels are zeros). The weights
-are put back in the standard pixel order whenever they leave `fit`.
+are put back in the standard pixel order whenever they leave `fit`, by one context manager
+(`_ink_ordered`) that also does so when training stops with an error or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ import dataclasses
 import math
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +36,7 @@ import numpy as np
 from . import augment, network, nondigits, optim, seed
 from .config import Config
 from .errors import TrainingDiverged
-from .images import deskew
+from .inputs import network_inputs
 from .network import Params
 
 Progress = Callable[[int], None]  # called with the number of samples just processed
@@ -47,6 +48,15 @@ TRAIN_SAMPLE = 5000
 
 
 @dataclass
+class Best:
+    """The best weights so far under early stopping, and when they were reached."""
+
+    val_accuracy: float
+    epoch: int
+    params: Params
+
+
+@dataclass
 class TrainState:
     """Everything needed to continue training exactly where it stopped (at an epoch end)."""
 
@@ -55,7 +65,7 @@ class TrainState:
     rng: np.random.Generator
     epoch: int = 0  # epochs completed
     history: list[dict[str, Any]] = field(default_factory=list)
-    best: tuple[float, int, Params] | None = None  # (val accuracy, epoch, params) so far
+    best: Best | None = None  # with early stopping: the best validation accuracy so far
 
 
 @dataclass
@@ -68,18 +78,6 @@ class TrainResult:
     stopped_early: bool = False
     best_epoch: int | None = None  # the epoch whose weights were kept, with early stopping
     reject_threshold: float | None = None  # digit scores below this mean "not a digit"
-
-
-def prepare_inputs(images: np.ndarray, config: Config) -> np.ndarray:
-    """(n, 28, 28) or (n, 784) pixels on the 0..255 scale -> (n, 784) config.dtype inputs,
-    deskewed first if config.deskew."""
-    images = np.asarray(images)
-    if config.deskew:
-        images = deskew(images.reshape(len(images), 28, 28).astype(np.float32))
-    x = images.reshape(len(images), network.N_INPUTS).astype(config.dtype)
-    if config.input_scale != 1.0:
-        x *= np.asarray(config.input_scale, dtype=config.dtype)
-    return x
 
 
 def validation_indices(n: int, n_val: int,
@@ -99,14 +97,14 @@ def split_validation(
     return x[keep], y[keep], x[held], y[held]
 
 
-def evaluate(params: Params, x: np.ndarray, y: np.ndarray, loss: str,
-             batch: int = 2000) -> tuple[float, float]:
+def evaluate(params: Params, x: np.ndarray, y: np.ndarray, loss: str) -> tuple[float, float]:
     """(accuracy in 0..1, mean loss) of the network on inputs x (n, 784) with labels y (n,)."""
-    correct, total_loss = 0, 0.0
-    for i in range(0, len(x), batch):
-        _, z = network.forward(params, x[i : i + batch])
-        correct += int((z.argmax(axis=1) == y[i : i + batch]).sum())
-        total_loss += network.LOSSES[loss](z, y[i : i + batch])[0] * len(z)
+    correct, total_loss, start = 0, 0.0, 0
+    for _, z in network.forward_in_batches(params, x):
+        yb = y[start : start + len(z)]
+        correct += int((z.argmax(axis=1) == yb).sum())
+        total_loss += network.LOSSES[loss](z, yb)[0] * len(z)
+        start += len(z)
     return correct / len(x), total_loss / len(x)
 
 
@@ -262,53 +260,58 @@ def fit(
     images, y_train = np.asarray(x)[keep], np.asarray(y)[keep]  # for augmentation
     if config.outliers:  # non-digits after the digits: the train-accuracy sample stays digits
         images, y_train = _with_outliers(images, y_train, config)
-    x_train = prepare_inputs(images, config)
-    x_val, y_val = prepare_inputs(np.asarray(x)[held], config), np.asarray(y)[held]
-    x_test = prepare_inputs(test[0], config) if test is not None else None
+    x_train = network_inputs(images, config)
+    x_val, y_val = network_inputs(np.asarray(x)[held], config), np.asarray(y)[held]
+    x_test = network_inputs(test[0], config) if test is not None else None
     pixels = np.arange(network.N_INPUTS)
     if not config.is_seed_algorithm:  # work in ink order (see the module docstring)
         pixels = ink_order(x_train)
         x_train, x_val = _in_order(x_train, pixels), _in_order(x_val, pixels)
         x_test = _in_order(x_test, pixels) if x_test is not None else None
-        _reorder_pixels(state, pixels)
 
-    stopped_early, saved = False, None
     try:
-        with warnings.catch_warnings():  # divergence is raised below, not warned about
-            warnings.simplefilter("ignore", RuntimeWarning)
-            saved = _snapshot(state, pixels)
-            while state.epoch < config.epochs and not stopped_early:
-                record = _train_one_epoch(state, config, images, x_train, y_train, pixels,
-                                          progress)
-                record["train_accuracy"] = evaluate(state.params, x_train[:TRAIN_SAMPLE],
-                                                    y_train[:TRAIN_SAMPLE], config.loss)[0]
-                if len(x_val):
-                    record["val_accuracy"] = evaluate(state.params, x_val, y_val, config.loss)[0]
-                if config.test_every_epoch and x_test is not None:
-                    record["test_accuracy"] = evaluate(state.params, x_test, test[1],
-                                                       config.loss)[0]
-                state.history.append(record)
-                stopped_early = _early_stopping(state, config, record)
-                saved = _snapshot(state, pixels)  # what Ctrl-C saves from now on
-                if on_epoch is not None:
-                    on_epoch(record)
+        with _ink_ordered(state, pixels), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # divergence is raised, not warned
+            saved = _copy_state(state) if on_interrupt is not None else None
+            stopped_early = False
+            try:
+                while state.epoch < config.epochs and not stopped_early:
+                    record = _train_one_epoch(state, config, images, x_train, y_train, pixels,
+                                              progress)
+                    record["train_accuracy"] = evaluate(state.params, x_train[:TRAIN_SAMPLE],
+                                                        y_train[:TRAIN_SAMPLE], config.loss)[0]
+                    if len(x_val):
+                        record["val_accuracy"] = evaluate(state.params, x_val, y_val,
+                                                          config.loss)[0]
+                    if config.test_every_epoch and x_test is not None:
+                        record["test_accuracy"] = evaluate(state.params, x_test, test[1],
+                                                           config.loss)[0]
+                    state.history.append(record)
+                    stopped_early = _early_stopping(state, config, record)
+                    saved = _copy_state(state) if saved is not None else None
+                    if on_epoch is not None:
+                        on_epoch(record)
+            except KeyboardInterrupt:
+                if saved is not None:  # roll the interrupted epoch back
+                    _restore(state, saved)
+                raise
+            kept = state.best if config.early_stopping and state.best is not None else None
+            params = kept.params if kept is not None else state.params
+            test_figures = (evaluate(params, x_test, test[1], config.loss)
+                            if x_test is not None else (None, None))
+            threshold = (reject_threshold(params, x_val, config.reject_rate)
+                         if config.reject_rate else None)
     except KeyboardInterrupt:
-        if on_interrupt is not None and saved is not None:
-            on_interrupt(saved)  # the state as of the last complete epoch
+        if on_interrupt is not None:
+            on_interrupt(state)  # as of the last complete epoch, in standard pixel order
         raise
 
-    params, best_epoch = state.params, None
-    if config.early_stopping and state.best is not None:
-        _, best_epoch, params = state.best
-    result = TrainResult(_unpermute(params, pixels), state.history,
-                         sum(r["seconds"] for r in state.history), stopped_early=stopped_early,
-                         best_epoch=best_epoch)
-    if x_test is not None:
-        result.test_accuracy, result.test_loss = evaluate(params, x_test, test[1], config.loss)
-    if config.reject_rate:
-        result.reject_threshold = reject_threshold(params, x_val, config.reject_rate)
-    _reorder_pixels(state, np.argsort(pixels))  # hand the state back in standard order
-    return result
+    params = kept.params if kept is not None else state.params  # now in standard order
+    return TrainResult(_copy(params), state.history, sum(r["seconds"] for r in state.history),
+                       test_accuracy=test_figures[0], test_loss=test_figures[1],
+                       stopped_early=stopped_early,
+                       best_epoch=kept.epoch if kept is not None else None,
+                       reject_threshold=threshold)
 
 
 def _train_one_epoch(state: TrainState, config: Config, images: np.ndarray, x: np.ndarray,
@@ -330,7 +333,7 @@ def _epoch_inputs(state: TrainState, config: Config, images: np.ndarray, x: np.n
     if not config.augmentation.active:
         return x
     distorted = augment.augment(images, state.rng, config.augmentation)
-    return _in_order(prepare_inputs(distorted, config), pixels)
+    return _in_order(network_inputs(distorted, config), pixels)
 
 
 def _in_order(x: np.ndarray, pixels: np.ndarray) -> np.ndarray:
@@ -345,40 +348,47 @@ def _early_stopping(state: TrainState, config: Config, record: dict[str, Any]) -
     """Remember the best weights so far; True when patience has run out."""
     if not config.early_stopping:
         return False
-    if state.best is None or record["val_accuracy"] > state.best[0]:
-        state.best = (record["val_accuracy"], state.epoch, _copy(state.params))
-    return state.epoch - state.best[1] >= config.patience
+    if state.best is None or record["val_accuracy"] > state.best.val_accuracy:
+        state.best = Best(record["val_accuracy"], state.epoch, _copy(state.params))
+    return state.epoch - state.best.epoch >= config.patience
 
 
 def _copy(params: Params) -> Params:
     return {name: p.copy() for name, p in params.items()}
 
 
-def _unpermute(arrays: dict[str, np.ndarray], pixels: np.ndarray) -> dict[str, np.ndarray]:
-    """A copy of params (or optimizer buffers) with every W1-shaped array ("W1", "v.W1",
-    ...) back in standard pixel order."""
-    out = _copy(arrays)
-    for key in out:
-        if key.split(".")[-1] == "W1":
-            out[key][pixels] = arrays[key]
-    return out
+@contextmanager
+def _ink_ordered(state: TrainState, pixels: np.ndarray) -> Iterator[None]:
+    """Inside the block, the rows of W1 (in the weights, the optimizer's buffers and the
+    best weights) are in the order `pixels`; on leaving, normally or by an exception, they
+    are put back in the standard order."""
+    _reorder_pixels(state, pixels)
+    try:
+        yield
+    finally:
+        _reorder_pixels(state, np.argsort(pixels))
 
 
 def _reorder_pixels(state: TrainState, pixels: np.ndarray) -> None:
-    """Put the rows of W1 (and of its optimizer buffers) in the order `pixels`."""
-    state.params["W1"] = state.params["W1"][pixels]
-    for key in state.opt_state:
-        if key.endswith(".W1"):
-            state.opt_state[key] = state.opt_state[key][pixels]
-    if state.best is not None:
-        state.best[2]["W1"] = state.best[2]["W1"][pixels]
+    """Put the rows of every W1-shaped array ("W1", "v.W1", best "W1") in the order `pixels`."""
+    for arrays in (state.params, state.opt_state, state.best.params if state.best else {}):
+        for key in arrays:
+            if key.split(".")[-1] == "W1":
+                arrays[key] = arrays[key][pixels]
 
 
-def _snapshot(state: TrainState, pixels: np.ndarray) -> TrainState:
-    """A deep copy of state in standard pixel order, to roll an interrupted epoch back to."""
+def _copy_state(state: TrainState) -> TrainState:
+    """A deep copy of state, to roll an interrupted epoch back to."""
     rng = np.random.default_rng()
     rng.bit_generator.state = state.rng.bit_generator.state
-    best = state.best and (state.best[0], state.best[1], _unpermute(state.best[2], pixels))
-    return dataclasses.replace(state, params=_unpermute(state.params, pixels),
-                               opt_state=_unpermute(state.opt_state, pixels), rng=rng,
+    best = state.best and Best(state.best.val_accuracy, state.best.epoch,
+                               _copy(state.best.params))
+    return dataclasses.replace(state, params=_copy(state.params),
+                               opt_state=_copy(state.opt_state), rng=rng,
                                history=[dict(r) for r in state.history], best=best)
+
+
+def _restore(state: TrainState, saved: TrainState) -> None:
+    """Make state equal to the copy `saved`, in place (the caller holds `state`)."""
+    for f in dataclasses.fields(state):
+        setattr(state, f.name, getattr(saved, f.name))
