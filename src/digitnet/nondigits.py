@@ -14,10 +14,13 @@ Each kind is one function `draw(rng, canvas)` in the table KINDS:
     hatched       a box filled with parallel or crossed hatching lines
     circle_cross  a circle or ellipse with a + or x through it
     grid          a # of two to four lines each way
+    polygon       a closed outline of three to six random corners, maybe with diagonals
+    dots          three to twelve filled dots
+    curls         a row of three to six loops, like a cursive "eeee"
     spiral        an Archimedean spiral of one and a half to three turns
     star          a five- or seven-pointed star drawn as one closed zigzag
     zigzag        a horizontal zigzag or wave of three to six turns
-    letters       one letter rendered from a TrueType font (LETTERS below)
+    letters       one letter, sometimes two or three, from a TrueType font (LETTERS below)
 
 Letters that are written like digits are left out, as are shapes that are digits: a
 plain circle or oval (0), a single line (1). LETTERS excludes O o D Q (0), I l i j J (1),
@@ -174,6 +177,35 @@ def _zigzag(rng: np.random.Generator, draw: Any) -> None:
     draw.line(list(zip(xs, ys, strict=True)), fill=0, width=_pen(rng), joint="curve")
 
 
+def _polygon(rng: np.random.Generator, draw: Any) -> None:
+    corners = int(rng.integers(3, 7))
+    # corners spread around the centre, so it is never a sliver that reads as a 1
+    angle = (np.arange(corners) + rng.uniform(-0.3, 0.3, corners)) * 2 * math.pi / corners
+    radius = rng.uniform(28, 44, corners)
+    xs, ys = 48 + radius * np.cos(angle), 48 + radius * np.sin(angle)
+    points = list(zip(xs, ys, strict=True))
+    pen = _pen(rng)
+    draw.line([*points, points[0]], fill=0, width=pen, joint="curve")
+    if rng.random() < 0.5:  # a diagonal or two inside
+        for i in range(int(rng.integers(1, 3))):
+            draw.line((points[i], points[(i + 2) % corners]), fill=0, width=pen)
+
+
+def _dots(rng: np.random.Generator, draw: Any) -> None:
+    for _ in range(int(rng.integers(3, 13))):
+        x, y, r = rng.uniform(10, 86), rng.uniform(10, 86), rng.uniform(3, 8)
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=0)
+
+
+def _curls(rng: np.random.Generator, draw: Any) -> None:
+    loops = int(rng.integers(3, 7))
+    t = np.linspace(0, 2 * math.pi * loops, 60 * loops)
+    size, tilt = rng.uniform(8, 16), rng.uniform(-0.4, 0.4)
+    xs = 10 + t / t[-1] * 76 + size * 0.8 * np.cos(t + math.pi / 2)
+    ys = 48 - size * np.sin(t + math.pi / 2) + tilt * (t / t[-1] - 0.5) * 40
+    draw.line(list(zip(xs, ys, strict=True)), fill=0, width=_pen(rng), joint="curve")
+
+
 @cache
 def fonts(families: tuple[str, ...]) -> tuple[Path, ...]:
     """The TrueType files of these font families under FONT_DIR, sorted (may be empty)."""
@@ -193,20 +225,24 @@ def _letter(families: tuple[str, ...]) -> Draw:
             font = ImageFont.truetype(str(files[rng.integers(len(files))]), size)
         else:
             font = ImageFont.load_default(size)
-        letter = LETTERS[rng.integers(len(LETTERS))]
-        draw.text((48, 48), letter, fill=0, font=font, anchor="mm")
+        count = 1 if size > 65 or rng.random() < 0.6 else int(rng.integers(2, 4))
+        if count > 1:
+            font = font.font_variant(size=size // count + 10)
+        text = "".join(LETTERS[i] for i in rng.integers(len(LETTERS), size=count))
+        draw.text((48, 48), text, fill=0, font=font, anchor="mm")
     return draw_letter
 
 
 KINDS: dict[str, Draw] = {
     "scribble": _scribble, "box": _box, "hatched": _hatched, "circle_cross": _circle_cross,
-    "grid": _grid, "spiral": _spiral, "star": _star, "zigzag": _zigzag,
+    "grid": _grid, "polygon": _polygon, "dots": _dots, "curls": _curls,
+    "spiral": _spiral, "star": _star, "zigzag": _zigzag,
     "letters": _letter(TRAIN_FONT_FAMILIES),
     "letters_other_fonts": _letter(VALIDATION_FONT_FAMILIES),
 }
 # kind -> share of the training set
-TRAIN_KINDS = {"letters": 0.4, "scribble": 0.3, "box": 0.1, "hatched": 0.1,
-               "circle_cross": 0.05, "grid": 0.05}
+TRAIN_KINDS = {"letters": 0.3, "scribble": 0.3, "box": 0.06, "hatched": 0.06,
+               "circle_cross": 0.06, "grid": 0.06, "polygon": 0.06, "dots": 0.05, "curls": 0.05}
 VALIDATION_KINDS = ("spiral", "star", "zigzag", "letters_other_fonts", "scribble")
 
 
