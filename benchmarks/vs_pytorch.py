@@ -47,7 +47,7 @@ def matmul_gflops(size: int = 2048, repeats: int = 10) -> float:
 def bench_config(args):
     return preset("fast", hidden=args.hidden, batch_size=args.batch_size, epochs=args.epochs,
                   optimizer="nesterov", momentum=0.9, lr=args.lr, schedule="constant",
-                  label_smoothing=0.0, val_split=0, seed=0)
+                  label_smoothing=0.0, val_split=0, seed=0, threads=args.threads)
 
 
 def run_digitnet(data, args) -> dict:

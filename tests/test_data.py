@@ -2,6 +2,7 @@
 
 import gzip
 import shutil
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -121,7 +122,7 @@ def test_trailing_bytes(tmp_path):
     write_dataset(tmp_path, compress=False)
     path = tmp_path / "t10k-images-idx3-ubyte"
     path.write_bytes(path.read_bytes() + b"\0\0\0")
-    with pytest.raises(DataError, match="3 unexpected bytes"):
+    with pytest.raises(DataError, match="unexpected bytes after the 7840 data bytes"):
         data.load_mnist(tmp_path)
 
 
@@ -155,7 +156,7 @@ def test_wrong_image_size(tmp_path):
     write_dataset(tmp_path)
     images = np.zeros((20, 32, 32), np.uint8)
     _train_images(tmp_path).write_bytes(gzip.compress(idx_bytes(images, data.IMAGES_MAGIC)))
-    with pytest.raises(DataError, match="images must be n x 28 x 28, got 20 x 32 x 32"):
+    with pytest.raises(DataError, match="header gives 20 x 32 x 32, expected n x 28 x 28"):
         data.load_mnist(tmp_path)
 
 
@@ -169,3 +170,94 @@ def test_checksum_mismatch_on_a_bundled_file(tmp_path, monkeypatch):
     with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte\.gz: sha256 .* does not match "
                                         r"the official"):
         data.load_mnist()
+
+
+def test_a_gzip_bomb_is_not_decompressed_past_its_header(tmp_path):
+    """200 MB of zeros after a valid 10-image file, gzipped to 0.2 MB: refused from the
+    first byte past the announced data, with memory for the 10 images only."""
+    import tracemalloc
+
+    images = idx_bytes(np.zeros((10, 28, 28), np.uint8), data.IMAGES_MAGIC)
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip container
+    bomb = compressor.compress(images)
+    zeros = bytes(1 << 20)
+    for _ in range(200):
+        bomb += compressor.compress(zeros)
+    path = tmp_path / "bomb.gz"
+    path.write_bytes(bomb + compressor.flush())
+    assert path.stat().st_size < 1_000_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match=r"bomb\.gz: unexpected bytes after the 7840 data"):
+            data.read_images(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8_000_000
+
+
+@pytest.mark.parametrize("dims", [(2**32 - 1,) * 4, (2**16, 2**16, 2**16, 2**16), (2**31, 2)])
+def test_dimensions_whose_product_overflows_are_refused_before_reading(tmp_path, dims):
+    header = (0x0804 if len(dims) == 4 else 0x0802).to_bytes(4, "big")
+    path = tmp_path / "huge-idx"
+    path.write_bytes(header + b"".join(d.to_bytes(4, "big") for d in dims) + bytes(100))
+    product = 1
+    for d in dims:
+        product *= d
+    with pytest.raises(DataError, match=rf"announces {product:,} data bytes, more than the "
+                                        rf"{data.MAX_DATA_BYTES:,}"):
+        data.read_idx(path)
+
+
+def test_truncated_file_reports_the_exact_byte_counts(tmp_path):
+    path = tmp_path / "short-idx"  # announces 3 x 5 = 15 bytes, holds 4
+    path.write_bytes((0x0802).to_bytes(4, "big") + (3).to_bytes(4, "big") + (5).to_bytes(4, "big")
+                     + b"abcd")
+    with pytest.raises(DataError, match=r"header \(3, 5\) needs 15 data bytes, found 4"):
+        data.read_idx(path)
+
+
+def _deny(monkeypatch, denied: Path) -> None:
+    """Make every stat of a path inside `denied` fail as a directory without x permission
+    does (the tests run as root, which permissions would not stop)."""
+    real_stat = Path.stat
+
+    def stat(self, *args, **kwargs):
+        if self.parent == denied:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_stat(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", stat)
+
+
+def test_an_unreadable_data_directory_is_named(tmp_path, monkeypatch):
+    write_dataset(tmp_path)
+    _deny(monkeypatch, tmp_path)
+    with pytest.raises(DataError, match=rf"{tmp_path}: cannot read the data directory "
+                                        r"\(Permission denied\)"):
+        data.load_mnist(tmp_path)
+    with pytest.raises(DataError, match=rf"{tmp_path / 'inner'}: cannot read the data dir"):
+        data.load_mnist(tmp_path / "inner")
+
+
+def test_an_unreadable_data_file_is_named(tmp_path, monkeypatch):
+    write_dataset(tmp_path)
+    real_open = open
+
+    def deny_open(file, *args, **kwargs):
+        if Path(file).name.startswith("t10k-images"):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", deny_open)
+    with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte\.gz: cannot read file "
+                                        r"\(Permission denied\)"):
+        data.load_mnist(tmp_path)
+
+
+def test_a_directory_named_like_a_data_file(tmp_path):
+    write_dataset(tmp_path, compress=False)
+    (tmp_path / "t10k-labels-idx1-ubyte").unlink()
+    (tmp_path / "t10k-labels-idx1-ubyte").mkdir()
+    with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte\.gz: file not found"):
+        data.load_mnist(tmp_path)

@@ -1,8 +1,13 @@
 """Preprocessing pictures as MNIST was made, and reading image files safely."""
 
 import io
+import os
 import struct
+import subprocess
+import sys
+import warnings
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -230,12 +235,62 @@ def png_header_only(width, height):
             + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
 
 
-@pytest.mark.parametrize("width, height", [(7000, 7000), (100_000, 100_000), (50_000, 900)])
-def test_huge_images_are_refused_before_decoding(width, height, tmp_path):
+@pytest.mark.parametrize("width, height", [(7000, 7000), (100_000, 100_000), (50_000, 900),
+                                           (9000, 5000)])
+@pytest.mark.parametrize("limit", [images.MAX_PIXELS, 16_777_216])  # predict's, the server's
+def test_huge_images_are_refused_naming_the_limit_that_applies(width, height, limit, tmp_path):
+    """Over Pillow's own limit (and over twice it) the message still names ours."""
     path = tmp_path / "bomb.png"
     path.write_bytes(png_header_only(width, height))
-    with pytest.raises(ImageError, match="refused"):
-        load_image(path)
+    with pytest.raises(ImageError, match=rf"bomb\.png: image is .*{width * height:,} pixels, "
+                                         rf"more than the {limit:,} pixels allowed; refused "
+                                         rf"before decoding$"):
+        load_image(path, max_pixels=limit)
+
+
+def test_the_readme_states_the_pixel_limit():
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert images.MAX_PIXELS == 40_000_000 and "more than\n40 million pixels" in readme
+
+
+def corrupt_exif_jpeg(picture: Image.Image) -> bytes:
+    """A JPEG whose EXIF orientation entry points past the end of the EXIF block."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    picture.save(buf, "JPEG", quality=95, exif=exif.tobytes())
+    raw = bytearray(buf.getvalue())
+    entry = raw.find(b"Exif\0\0") + 6 + 8 + 2  # TIFF header, entry count, then the entry
+    assert raw[entry : entry + 2] == b"\x01\x12"  # the orientation tag, big-endian
+    raw[entry + 2 : entry + 4] = b"\x00\x09"  # type 9, count 0xffff: data "larger than file"
+    raw[entry + 4 : entry + 8] = b"\x00\x00\xff\xff"
+    return bytes(raw)
+
+
+def test_corrupt_exif_is_ignored_silently(seven, tmp_path):
+    path = tmp_path / "corrupt-exif.jpg"
+    path.write_bytes(corrupt_exif_jpeg(Image.fromarray(255 - seven)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning Pillow prints fails the test
+        out = preprocess_file(path)
+    assert np.abs(out.astype(int) - preprocess(seven)).mean() < 4  # not rotated
+
+
+def test_corrupt_exif_prints_nothing_from_the_cli(seven, tmp_path, model_file):
+    path = tmp_path / "corrupt-exif.jpg"
+    path.write_bytes(corrupt_exif_jpeg(Image.fromarray(255 - seven)))
+    done = subprocess.run([sys.executable, "-m", "digitnet", "predict", str(model_file),
+                           str(path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stderr == ""
+    assert done.stdout.startswith(f"{path}: 7 (")
+
+
+def test_special_files_are_refused_without_reading(tmp_path):
+    os.mkfifo(tmp_path / "pipe.png")  # opening it to read would block forever
+    with pytest.raises(ImageError, match=r"pipe\.png: not a regular file"):
+        load_image(tmp_path / "pipe.png")
+    with pytest.raises(ImageError, match="/dev/zero: not a regular file"):
+        load_image("/dev/zero")
 
 
 def test_decoding_errors_name_the_file(tmp_path, seven):
@@ -266,3 +321,55 @@ def test_list_images_expands_directories(tmp_path):
     assert [p.name for p in found] == ["a.JPG", "b.png", "d.tiff", "c.txt"]
     with pytest.raises(ImageError, match="no image files"):
         images.list_images([tmp_path / "empty"])
+
+
+def test_unreadable_places_become_errors_per_file(tmp_path, seven, monkeypatch):
+    """A directory we may not list is one ImageError for it; a file in a directory we may
+    not enter is returned, and load_image names it. (Faked: the tests run as root.)"""
+    Image.fromarray(seven).save(tmp_path / "ok.png")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_stat, real_iterdir = Path.stat, Path.iterdir
+
+    def stat(self, *args, **kwargs):
+        if self.parent == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_stat(self, *args, **kwargs)
+
+    def iterdir(self):
+        if self == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_iterdir(self)
+
+    monkeypatch.setattr(Path, "stat", stat)
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    with pytest.raises(ImageError, match=r"locked: cannot list the directory \(Permission"):
+        images.list_images([locked])
+    found = images.list_images([locked / "a.png", tmp_path / "ok.png"])
+    assert found == [locked / "a.png", tmp_path / "ok.png"]
+    with pytest.raises(ImageError, match=r"locked/a\.png: permission denied"):
+        load_image(found[0])
+    assert load_image(found[1]).size == (28, 28)
+
+
+def test_only_the_documented_formats_are_decoded(tmp_path, monkeypatch):
+    """Pillow would open EPS by running Ghostscript on it; digitnet never lets it."""
+    import subprocess as sp
+
+    def no_subprocess(*args, **kwargs):
+        raise AssertionError(f"an image loader started a program: {args}")
+
+    monkeypatch.setattr(sp, "Popen", no_subprocess)
+    monkeypatch.setattr(sp, "check_call", no_subprocess)
+    (tmp_path / "digit.eps").write_text(
+        "%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 28 28\n"
+        "newpath 14 2 moveto 14 26 lineto 3 setlinewidth stroke\nshowpage\n")
+    with pytest.raises(ImageError, match=r"digit\.eps: not an image file Pillow can read"):
+        load_image(tmp_path / "digit.eps")
+    for fmt in ("PPM", "TGA", "PCX", "ICO"):
+        Image.new("L", (28, 28), 255).save(tmp_path / f"x.{fmt.lower()}", fmt)
+        with pytest.raises(ImageError, match="not an image file"):
+            load_image(tmp_path / f"x.{fmt.lower()}")
+    for fmt in ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP"):
+        Image.new("L", (28, 28), 255).save(tmp_path / f"ok.{fmt.lower()}", fmt)
+        assert load_image(tmp_path / f"ok.{fmt.lower()}").format == fmt

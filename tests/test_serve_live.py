@@ -198,6 +198,7 @@ def shown_guess(page):
 
 def open_page(browser, url, **context_options):
     context = browser.new_context(**context_options)
+    context.set_default_timeout(60_000)  # generous: a busy 2-core machine is slow to draw
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))

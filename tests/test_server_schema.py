@@ -32,3 +32,24 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 def test_no_request_built_from_the_spec_gets_a_server_error(case):
     case.call_and_validate(checks=[not_a_server_error, status_code_conformance,
                                    content_type_conformance, response_schema_conformance])
+
+
+@pytest.fixture(scope="module")
+def declining_api_schema(trained_model):
+    """A model whose threshold declines every picture: "digit": null must fit the spec too."""
+    from digitnet import Model
+
+    declining = Model(trained_model.params, trained_model.config,
+                      {**trained_model.metadata, "reject_threshold": 1.0})
+    return schemathesis.openapi.from_asgi("/openapi.json", create_app(declining, "d.npz"))
+
+
+declining_schema = schemathesis.pytest.from_fixture("declining_api_schema")
+
+
+@declining_schema.parametrize()
+@settings(max_examples=20, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+def test_declined_answers_match_the_spec(case):
+    case.call_and_validate(checks=[not_a_server_error, status_code_conformance,
+                                   content_type_conformance, response_schema_conformance])

@@ -7,6 +7,7 @@
     clf.save("model.npz")
 
     model = load_model("model.npz")           # a file written by `digitnet train --out`
+    model = load_model("builtin")             # the recognizer packaged with digitnet
     model.predict(images)                     # (n, 28, 28) pixels 0..255 -> digits (n,)
     model.predict_images(["seven.png"])       # any picture of a digit, preprocessed
     preprocess(picture)                       # -> (28, 28) uint8, made as MNIST was
@@ -24,14 +25,21 @@ of `digitnet serve`), cli.
 from .classifier import Classifier
 from .config import PRESETS, Config, preset
 from .data import Mnist, load_mnist
-from .errors import DataError, DigitnetError, ImageError, ModelFileError, TrainingDiverged
+from .errors import (
+    ConfigError,
+    DataError,
+    DigitnetError,
+    ImageError,
+    ModelFileError,
+    TrainingDiverged,
+)
 from .images import preprocess
 from .model import Model, load_model
 from .train import TrainResult, fit
 from .version import __version__
 
 __all__ = [
-    "PRESETS", "Classifier", "Config", "DataError", "DigitnetError", "ImageError", "Mnist", "Model",
-    "ModelFileError", "TrainResult", "TrainingDiverged", "__version__", "fit", "load_mnist",
-    "load_model", "preprocess", "preset",
+    "PRESETS", "Classifier", "Config", "ConfigError", "DataError", "DigitnetError", "ImageError",
+    "Mnist", "Model", "ModelFileError", "TrainResult", "TrainingDiverged", "__version__", "fit",
+    "load_mnist", "load_model", "preprocess", "preset",
 ]

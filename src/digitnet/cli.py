@@ -5,7 +5,12 @@
     digitnet report MODEL --out DIR [--data-dir DIR]
     digitnet predict MODEL IMAGE... [--top-k K] [--json] [--show-input DIR]
     digitnet export MODEL --onnx OUT.onnx
-    digitnet serve MODEL [--host 127.0.0.1] [--port 8000]
+    digitnet serve [MODEL] [--host 127.0.0.1] [--port 8000]
+    digitnet sweep --study NAME --space FILE.toml [--storage URL] [--trials N] ...
+    digitnet sweep show|best|report --study NAME [--storage URL] ...
+
+MODEL is a model file, or `builtin` for the recognizer packaged with digitnet (the
+default for serve); a file called builtin in the current directory is `./builtin`.
 
 Only this module sees argparse. Errors caused by input (bad files, bad flags, a diverging
 run) print one line on stderr and exit non-zero; they never show a traceback.
@@ -15,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import sys
 from pathlib import Path
@@ -23,12 +27,18 @@ from typing import Any
 
 from .config import PRESETS, Config
 from .constants import CLASSES, architecture
-from .errors import DigitnetError, OutputError
+from .errors import DigitnetError, OutputError, UsageError
+from .files import check_outputs, file_identities, is_one_of, json_text, write_text
 from .version import __version__
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
 
+
+# What a checkpoint fixes: its arrays' shapes and dtype, the inputs they were trained on,
+# the optimizer whose buffers it holds. `--resume` refuses flags that change these.
+RESUME_FIXED = ("hidden", "biases", "dtype", "init", "init_scale", "input_scale", "optimizer",
+                "val_split")
 
 AUGMENT_FIELDS = ("aug_rotation", "aug_scale", "aug_shear", "aug_translate", "elastic_alpha",
                   "elastic_sigma")
@@ -53,8 +63,23 @@ def _config_flags(parser: argparse.ArgumentParser, only: tuple[str, ...] | None 
         group.add_argument("--" + f.name.replace("_", "-"), dest=f.name, **kwargs)
 
 
-def _model_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", type=Path, help="model file written by 'digitnet train --out'")
+MODEL_HELP = ("model file written by 'digitnet train --out', or 'builtin' for the recognizer "
+              "packaged with digitnet ('./builtin' is a file of that name)")
+
+
+def _model_argument(parser: argparse.ArgumentParser, optional: bool = False) -> None:
+    """The MODEL argument: kept a string, so "builtin" and "./builtin" stay apart."""
+    if optional:
+        parser.add_argument("model", nargs="?", default="builtin", help=MODEL_HELP)
+    else:
+        parser.add_argument("model", help=MODEL_HELP)
+
+
+def _model_file(name: str) -> Path:
+    """The file a MODEL argument names ("builtin": the packaged one), to keep outputs off it."""
+    from .model import BUILTIN, builtin_path
+
+    return builtin_path() if name == BUILTIN else Path(name)
 
 
 def _data_dir_argument(parser: argparse.ArgumentParser, example: str = "") -> None:
@@ -75,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export_parser(sub)
     _add_serve_parser(sub)
     _add_augment_parser(sub)
+    _add_sweep_parser(sub)
     return parser
 
 
@@ -96,9 +122,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _add_train_parser(sub: Any) -> None:
     train = sub.add_parser("train", help="train a network on MNIST and report test accuracy",
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    train.add_argument("--preset", choices=sorted(PRESETS), default="fast",
-                       help="starting settings: 'seed' is the blog post's network and algorithm")
+                           formatter_class=_DefaultsFormatter)
+    train.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                       help="starting settings: 'seed' is the blog post's network and "
+                            "algorithm (default: the config file's preset, else fast)")
+    train.add_argument("--config", type=Path, default=None, metavar="FILE",
+                       help="a .toml or .json file of settings (e.g. from 'digitnet sweep "
+                            "best'); flags override it, it overrides the preset")
     _data_dir_argument(train)
     train.add_argument("--out", type=Path, default=None, help="save the trained model here (.npz)")
     train.add_argument("--metrics-json", type=Path, default=None,
@@ -156,6 +186,8 @@ def _epoch_line(record: dict[str, Any], epochs: int) -> str:
         parts.append(f"test {100 * record['test_accuracy']:.2f}%")
     parts.append(f"lr {record['lr']:.3g}")
     parts.append(f"{record['seconds']:.1f}s")
+    if "threads" in record:
+        parts.append(f"{record['threads']} thread{'s' if record['threads'] > 1 else ''}")
     return "  ".join(parts)
 
 
@@ -167,9 +199,13 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     _check_output_paths(args)  # fail now, not after the training run
     state = None
     if args.resume is not None:
+        if args.config is not None:
+            parser.error("--config cannot be combined with --resume (the checkpoint holds "
+                         "the settings)")
         base, state = load_checkpoint(args.resume)
+        _check_resume_flags(args, base)
     else:
-        base = PRESETS[args.preset]
+        base = _base_config(args.preset, args.config)
     config = _build_config(args, base, parser)
     data = load_mnist(args.data_dir)
     if config.val_split >= len(data.x_train):
@@ -211,11 +247,7 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                    "train_seconds": result.train_seconds, "epochs": len(result.history),
                    "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
                    "history": result.history, "config": config.to_dict()}
-        try:
-            args.metrics_json.write_text(json.dumps(metrics, indent=2) + "\n")
-        except OSError as e:
-            raise OutputError(f"{args.metrics_json}: cannot write metrics "
-                              f"({e.strerror or e})") from None
+        write_text(args.metrics_json, json_text(metrics, indent=2) + "\n", "metrics")
     if args.plot is not None:
         from .report import plot_learning_curves
 
@@ -226,17 +258,53 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+def _base_config(preset: str | None, config_file: Path | None) -> Config:
+    """The settings flags apply to: the preset (the flag's, else the file's, else fast)
+    with the config file's fields on top."""
+    from .config import read_config_file
+
+    values = read_config_file(config_file) if config_file is not None else {}
+    name = preset or values.pop("preset", "fast")
+    values.pop("preset", None)
+    return dataclasses.replace(PRESETS[name], **values)
+
+
 def _check_output_paths(args: argparse.Namespace) -> None:
-    """Before training: every file the run will write has a directory to go in, and
-    matplotlib is installed if a plot was asked for. A run is never lost to a typo."""
-    for flag, path in (("--out", args.out), ("--metrics-json", args.metrics_json),
-                       ("--checkpoint", args.checkpoint), ("--plot", args.plot)):
-        if path is not None and not path.parent.is_dir():
-            raise OutputError(f"{flag} {path}: directory {path.parent} not found")
+    """Before training: every file the run will write can be written, none is another or
+    the checkpoint resumed from (the Ctrl-C checkpoint may replace it: that is its job),
+    and matplotlib is installed if a plot was asked for. A run is never lost to a typo."""
+    from .data import data_files
+
+    results = [("--out", args.out), ("--metrics-json", args.metrics_json), ("--plot", args.plot)]
+    data = [("data file", path) for path in data_files(args.data_dir)]
+    if args.checkpoint is not None or args.out is None:
+        checkpoint = ("--checkpoint", args.checkpoint)
+    else:  # where Ctrl-C would save
+        checkpoint = ("the Ctrl-C checkpoint", args.out.with_suffix(".checkpoint.npz"))
+    check_outputs([*results, checkpoint], data)
+    check_outputs(results, [("--resume checkpoint", args.resume),
+                            ("--config file", args.config)])
     if args.plot is not None:
         from .report import require_matplotlib
 
         require_matplotlib()
+
+
+def _check_resume_flags(args: argparse.Namespace, checkpoint: Config) -> None:
+    """Refuse, before training, a flag that changes what the checkpoint fixes."""
+    for name in RESUME_FIXED:
+        given, fixed = getattr(args, name, None), getattr(checkpoint, name)
+        if given is not None and given != fixed:
+            flag = "--" + name.replace("_", "-")
+            if isinstance(given, bool):
+                flag = flag if given else "--no-" + flag[2:]
+                shown = flag
+            else:
+                shown = f"{flag} {given}"
+            raise UsageError(f"{shown} conflicts with the checkpoint {args.resume}, which was "
+                              f"trained with {name} {fixed!r}; a resumed run keeps its "
+                              f"architecture, dtype, input scaling, optimizer and validation "
+                              f"split")
 
 
 def _add_evaluate_parser(sub: Any) -> None:
@@ -278,28 +346,38 @@ def _evaluate_saved_model(path: Path, data_dir: Path | None):
 
 
 def cmd_evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .data import data_files
     from .evaluation import format_text
 
+    to_stdout = args.json is not None and str(args.json) == "-"
+    if args.json is not None and not to_stdout:
+        check_outputs([("--json", args.json)], [("model file", _model_file(args.model)), *(
+            ("data file", path) for path in data_files(args.data_dir))])
     _, _, evaluation = _evaluate_saved_model(args.model, args.data_dir)
-    figures = json.dumps({"model": str(args.model), **evaluation.to_dict()}, indent=2) + "\n"
-    if args.json is not None and str(args.json) == "-":
+    figures = json_text({"model": str(args.model), **evaluation.to_dict()}, indent=2) + "\n"
+    if to_stdout:
         sys.stdout.write(figures)
         return 0
     print(format_text(evaluation))
     if args.json is not None:
-        try:
-            args.json.write_text(figures)
-        except OSError as e:
-            raise OutputError(f"{args.json}: cannot write JSON ({e.strerror or e})") from None
+        write_text(args.json, figures, "JSON")
     return 0
 
 
 def cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from .report import require_matplotlib, write_report
+    from .report import REPORT_FILES, require_matplotlib, write_report
 
     require_matplotlib()  # before the slow part
+    if args.out.exists() and not args.out.is_dir():
+        raise OutputError(f"--out {args.out}: is a file; the report needs a directory")
+    if args.out.is_dir():  # the report replaces files of its names there, never the model
+        from .data import data_files
+
+        check_outputs([("report file", args.out / name) for name in REPORT_FILES],
+                      [("model file", _model_file(args.model)), *(
+                          ("data file", path) for path in data_files(args.data_dir))])
     model, images, evaluation = _evaluate_saved_model(args.model, args.data_dir)
-    written = write_report(model, evaluation, images, args.out, args.model.name)
+    written = write_report(model, evaluation, images, args.out, Path(args.model).name)
     print(f"test accuracy {100 * evaluation.accuracy:.2f}%  test loss {evaluation.loss:.4f}  "
           f"({len(images)} images from {evaluation.source})")
     print(f"report written to {args.out}: {', '.join(written)}")
@@ -320,14 +398,16 @@ def _add_predict_parser(sub: Any) -> None:
     predict.add_argument("--top-k", type=int, default=1, metavar="K",
                          help="show the K most likely digits with their probabilities")
     predict.add_argument("--json", action="store_true",
-                         help="print a JSON list: file, digit, probabilities (or error)")
+                         help="print a JSON list: file, digit (null for not a digit), "
+                              "digit_score, probabilities (or error)")
     predict.add_argument("--show-input", type=Path, default=None, metavar="DIR",
                          help="save the 28x28 image the network saw for each file in DIR")
     predict.set_defaults(run=cmd_predict)
 
 
 def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    """Predict every image; a file that fails gets its own error line, the rest go on."""
+    """Predict every image; a file that fails gets its own error line, the rest go on.
+    A picture the model declines is an answer ("not a digit"), not an error."""
     import numpy as np
 
     from .errors import ImageError
@@ -344,7 +424,7 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
             raise ImageError(f"--show-input {args.show_input}: cannot create the directory "
                              f"({e.strerror or e})") from None
     records: list[dict[str, Any]] = []  # one per file, in order, each "digit" or "error"
-    inputs: list[np.ndarray] = []  # (28, 28) uint8, one per record without an error
+    inputs_pixels: list[np.ndarray] = []  # (28, 28) uint8, one per record without an error
     for given in args.images:
         try:
             files = list_images([given])
@@ -353,53 +433,68 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
             continue
         for path in files:
             try:
-                inputs.append(preprocess_file(path))
+                inputs_pixels.append(preprocess_file(path))
                 records.append({"file": str(path)})
             except ImageError as e:
                 records.append({"file": str(path), "error": str(e)})
 
     ok = [r for r in records if "error" not in r]
     saved: set[Path] = set()
-    if inputs:
-        probabilities = model.predict_proba(np.stack(inputs))  # (n, 10)
-        for record, probs, image in zip(ok, probabilities, inputs, strict=True):
+    # never written over: every picture given or found, and the model
+    inputs = file_identities([*(r["file"] for r in records), _model_file(args.model)])
+    if inputs_pixels:
+        probabilities = model.predict_proba(np.stack(inputs_pixels))  # (n, 10)
+        for record, probs, image in zip(ok, probabilities, inputs_pixels, strict=True):
             top = np.argsort(-probs, kind="stable")[: args.top_k]
-            record.update(digit=int(top[0]), probability=float(probs[top[0]]),
+            score = float(probs[top[0]])
+            declined = score < model.reject_threshold
+            record.update(digit=None if declined else int(top[0]), probability=score,
+                          reason="not a digit" if declined else None, digit_score=score,
                           top_k=[{"digit": int(d), "probability": float(probs[d])} for d in top],
                           probabilities=[float(p) for p in probs])
             if args.show_input is not None:
-                record["input_image"] = str(_save_input(image, record["file"], args.show_input,
-                                                       saved))
+                try:
+                    record["input_image"] = str(_save_input(
+                        image, record["file"], args.show_input, saved, inputs))
+                except OutputError as e:
+                    record["input_image_error"] = str(e)
 
+    failed = 0
     for record in records:
         if "error" in record:
             print(f"digitnet: error: {record['error']}", file=sys.stderr)
-        elif not args.json:
+            failed += 1
+            continue
+        if args.json:
+            pass
+        elif record["digit"] is None:
+            print(f"{record['file']}: not a digit (score {record['digit_score']:.2f})")
+        else:
             ranked = ", ".join(f"{t['digit']} ({100 * t['probability']:.1f}%)"
                                for t in record["top_k"])
             print(f"{record['file']}: {ranked}")
+        if "input_image_error" in record:
+            print(f"digitnet: error: {record['input_image_error']}", file=sys.stderr)
+            failed += 1
     if args.json:
-        print(json.dumps(records, indent=2))
-    return EXIT_ERROR if len(ok) < len(records) else 0
+        print(json_text(records, indent=2))
+    return EXIT_ERROR if failed else 0
 
 
-def _save_input(image: Any, source: str, directory: Path, saved: set[Path]) -> Path:
-    """Write a (28, 28) uint8 network input as DIR/<name of source>.png; a name already
-    in `saved` (written by this run) gets a -2, -3 ... suffix. Returns the path written."""
-    from PIL import Image
+def _save_input(image: Any, source: str, directory: Path, saved: set[Path],
+                inputs: set[Any]) -> Path:
+    """Write a (28, 28) uint8 network input as DIR/<name of source>.png, atomically and
+    never through a symbolic link. A name already in `saved` (written by this run) or
+    naming an input (`files.file_identities`) gets a -2, -3 ... suffix instead, so no
+    input is ever replaced. Returns the path written; OutputError if it cannot be."""
+    from .images import save_png
 
-    from .errors import ImageError
-
-    try:
-        stem = Path(source).stem or "image"
-        path, n = directory / f"{stem}.png", 1
-        while path in saved:
-            n += 1
-            path = directory / f"{stem}-{n}.png"
-        Image.fromarray(image).save(path)
-    except OSError as e:
-        raise ImageError(f"{directory}: cannot write the input image ({e.strerror or e})") \
-            from None
+    stem = Path(source).stem or "image"
+    path, n = directory / f"{stem}.png", 1
+    while path in saved or is_one_of(path, inputs):
+        n += 1
+        path = directory / f"{stem}-{n}.png"
+    save_png(image, path)
     saved.add(path)
     return path
 
@@ -420,6 +515,7 @@ def cmd_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     from .export import export_onnx
     from .model import load_model
 
+    check_outputs([("--onnx", args.onnx)], [("model file", _model_file(args.model))])
     model = load_model(args.model)
     export_onnx(model, args.onnx)
     print(f"ONNX model written to {args.onnx}")
@@ -447,13 +543,14 @@ def cmd_augment(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     import numpy as np
 
     from .augment import sample_grid
-    from .data import load_mnist
+    from .data import data_files, load_mnist
     from .images import save_png
 
     if not 1 <= args.samples <= 100 or not 1 <= args.copies <= 100:
         parser.error(f"--samples and --copies must be in 1..100, got {args.samples} and "
                      f"{args.copies}")
     config = _build_config(args, PRESETS[args.preset], parser)
+    check_outputs([("--out", args.out)], [("data file", path) for path in data_files()])
     images = load_mnist().x_train[: args.samples]
     grid = sample_grid(images, np.random.default_rng(args.seed), config.augmentation, args.copies)
     save_png(255 - grid, args.out, scale=3)  # dark ink on white, enlarged
@@ -469,7 +566,7 @@ def _add_serve_parser(sub: Any) -> None:
         description="Serve a page to draw digits on, and a JSON API (POST /api/predict, "
                     "GET /api/model, GET /healthz; OpenAPI spec at /openapi.json). "
                     "Needs the web extra: pip install 'digitnet[web]'.")
-    _model_argument(serve)
+    _model_argument(serve, optional=True)
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on; 0.0.0.0 opens it to the network")
     serve.add_argument("--port", type=_port, default=8000, help="TCP port (0 picks a free one)")
@@ -491,4 +588,196 @@ def cmd_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .server import serve
 
     serve(args.model, host=args.host, port=args.port, quiet=args.quiet)
+    return 0
+
+
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each default, except None (the help text says what happens then)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _add_sweep_parser(sub: Any) -> None:
+    from .sweep import GRACE_PERIOD, HEARTBEAT_INTERVAL, PRUNERS, SAMPLERS
+
+    storage_help = ("SQLAlchemy URL of the study storage, e.g. postgresql://user@host:5432/db "
+                    "to share a study between machines (default: sqlite:///digitnet-sweeps.db,"
+                    " a file in the working directory)")
+    sweep = sub.add_parser(
+        "sweep", help="search settings on validation accuracy with Optuna (several workers "
+                      "can share one study)",
+        formatter_class=_DefaultsFormatter,
+        description="Run trials of a study in this process, creating it if it does not exist: "
+                    "each trial trains with settings drawn from the search space and reports "
+                    "validation accuracy every epoch, so bad trials are pruned. Run the same "
+                    "command elsewhere to add a worker. The test set is never used. Needs the "
+                    "sweep extra: pip install 'digitnet[sweep]'.")
+    sweep.add_argument("--study", help="study name (required to run trials)")
+    sweep.add_argument("--space", type=Path, metavar="FILE.toml",
+                       help="search space: [fixed] Config fields and [params.NAME] ranges "
+                            "(required)")
+    sweep.add_argument("--storage", default=None, metavar="URL", help=storage_help)
+    sweep.add_argument("--trials", type=_positive_int, default=20, metavar="N",
+                       help="trials to run in this process")
+    sweep.add_argument("--timeout", type=float, default=None, metavar="S",
+                       help="start no new trial after S seconds")
+    sweep.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="how to pick settings")
+    sweep.add_argument("--pruner", choices=PRUNERS, default="median",
+                       help="'median' stops a trial whose validation accuracy is below the "
+                            "median of earlier trials at the same epoch")
+    sweep.add_argument("--seed", type=int, default=None,
+                       help="seed of the sampler (give each worker its own)")
+    sweep.add_argument("--train-subset", type=_positive_int, default=None, metavar="N",
+                       help="train on the first N training images only (validation is held "
+                            "out from these), for quick searches")
+    _data_dir_argument(sweep)
+    sweep.add_argument("--heartbeat-interval", type=_positive_int, default=HEARTBEAT_INTERVAL,
+                       metavar="S", help="seconds between a running trial's heartbeats")
+    sweep.add_argument("--grace-period", type=_positive_int, default=GRACE_PERIOD, metavar="S",
+                       help="a trial with no heartbeat for S seconds is failed and retried")
+    sweep.add_argument("--json", action="store_true",
+                       help="print this worker's trials and the best as JSON on stdout (trial "
+                            "lines go to stderr)")
+    sweep.set_defaults(run=cmd_sweep)
+
+    actions = sweep.add_subparsers(dest="sweep_action", metavar="ACTION")
+    show = actions.add_parser("show", help="list the trials of a study",
+                              description="List every trial: number, state, validation "
+                                          "accuracy, params, seconds.")
+    best = actions.add_parser("best", help="write the best trial's settings as a config file",
+                              description="Write every setting of the best trial to a TOML "
+                                          "file for 'digitnet train --config'.")
+    report = actions.add_parser(
+        "report", help="write plots and an HTML page about a study",
+        description="Write the optimization history, parameter importances, a slice plot per "
+                    "parameter and index.html (needs digitnet[plot]).")
+    for action in (show, best, report):
+        action.add_argument("--study", required=True, help="study name")
+        action.add_argument("--storage", default=None, metavar="URL", help=storage_help)
+    show.add_argument("--json", action="store_true",
+                      help='print {"trials": [...]}: number, state, value, params, seconds')
+    best.add_argument("--out", type=Path, required=True, metavar="FILE.toml",
+                      help="where to write the config file")
+    report.add_argument("--out", type=Path, required=True, metavar="DIR",
+                        help="directory for the report (created if missing; files in it with "
+                             "the report's names are replaced)")
+    show.set_defaults(run=cmd_sweep_show)
+    best.set_defaults(run=cmd_sweep_best)
+    report.set_defaults(run=cmd_sweep_report)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def cmd_sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from . import sweep
+    from .data import load_mnist
+
+    for flag, value in (("--study", args.study), ("--space", args.space)):
+        if value is None:
+            parser.error(f"{flag} is required (or an action: show, best, report)")
+    sweep.require_optuna()
+    space = sweep.load_space(args.space)  # every error before anything runs
+    data = load_mnist(args.data_dir)
+    n = min(args.train_subset or len(data.x_train), len(data.x_train))
+    if space.config({}).val_split >= n:
+        raise DigitnetError(f"val_split {space.config({}).val_split} must be smaller than the "
+                            f"{n} training images")
+    note = {"source": data.source, "images": n, "sha256": data.sha256}
+    out = sys.stderr if args.json else sys.stdout
+    bar = _trial_bar(args.trials)
+
+    def on_trial(record: dict[str, Any], best: dict[str, Any] | None) -> None:
+        line = sweep.format_record(record, best)
+        if bar is not None:
+            bar.write(line, file=out)
+            bar.update(1)
+        else:
+            print(line, file=out, flush=True)
+
+    if not args.json:
+        print(f"study {args.study!r} in {sweep.display_url(sweep.storage_url(args.storage))}: "
+              f"{args.trials} trials on {n} images of {data.source} "
+              f"({space.config({}).val_split} held out for validation)", flush=True)
+    try:
+        result = sweep.run(
+            args.study, space, data.x_train[:n], data.y_train[:n], storage=args.storage,
+            trials=args.trials, timeout=args.timeout, sampler=args.sampler, pruner=args.pruner,
+            seed=args.seed, data_note=note, on_trial=on_trial,
+            heartbeat_interval=args.heartbeat_interval, grace_period=args.grace_period)
+    finally:
+        if bar is not None:
+            bar.close()
+    best = result.best
+    if args.json:
+        print(json_text({"study": args.study, "trials": result.trials, "best": best},
+                        indent=2))
+    elif best is not None:
+        print(f"best so far: trial {best['number']}, validation {100 * best['value']:.2f}%, "
+              + ", ".join(f"{k}={v}" for k, v in best["params"].items()))
+    return 0
+
+
+def _trial_bar(total: int):
+    """A tqdm bar over trials on a terminal; None when stderr is not one."""
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="trials", unit="trial", dynamic_ncols=True)
+
+
+def cmd_sweep_show(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from . import sweep
+
+    with sweep.storage_failures(args.storage):
+        records = sweep.trial_records(sweep.load_study(args.study, args.storage))
+    if args.json:
+        print(json_text({"trials": records}, indent=2))
+        return 0
+    for record in records:
+        print(sweep.format_record(record))
+    print(f"{len(records)} trials, {sum(r['state'] == 'COMPLETE' for r in records)} complete")
+    return 0
+
+
+def cmd_sweep_best(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from . import sweep
+    from .config import to_toml
+    from .files import atomic_write
+
+    sweep.require_optuna()
+    check_outputs([("--out", args.out)], [("sweep database", sweep.sqlite_path(args.storage))])
+    with sweep.storage_failures(args.storage):
+        config, best = sweep.best_config(sweep.load_study(args.study, args.storage))
+    comment = (f"digitnet sweep best: study {args.study!r}, trial {best['number']}, "
+               f"validation accuracy {100 * best['value']:.2f}%\n"
+               f"train it with: digitnet train --config {args.out.name}")
+    text = to_toml(config.to_dict(), comment)
+    atomic_write(args.out, lambda f: f.write(text.encode()))
+    print(f"trial {best['number']} (validation {100 * best['value']:.2f}%) written to "
+          f"{args.out}")
+    return 0
+
+
+def cmd_sweep_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from . import sweep
+    from .report import require_matplotlib
+    from .sweep_report import write_report
+
+    require_matplotlib()
+    with sweep.storage_failures(args.storage):
+        written = write_report(sweep.load_study(args.study, args.storage), args.out)
+    print(f"report written to {args.out}: {', '.join(written)}")
+    print(f"open {written['index.html']} in a browser")
     return 0

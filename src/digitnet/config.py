@@ -4,17 +4,31 @@ Every field carries its help text in `metadata["help"]`; the CLI turns each fiel
 flag of the same name (`lr` -> `--lr`, `val_split` -> `--val-split`), so nothing can be
 set in one place and forgotten in the other. Presets are complete `Config` values; flags
 given on the command line replace single fields of the chosen preset.
+
+A config file (`digitnet train --config FILE.toml` or `.json`) is one flat table of
+fields; `read_config_file` checks every name, type and value, and `to_toml` writes one.
+Precedence: command-line flags > config file > preset.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .augment import Augmentation
+from .errors import ConfigError
 from .network import INITS, LOSSES
 from .optim import OPTIMIZERS, SCHEDULES
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 
 def _f(default: Any, help: str, choices: tuple | None = None) -> Any:
@@ -71,6 +85,8 @@ class Config:
     patience: int = _f(3, "epochs without a better validation accuracy before stopping")
     test_every_epoch: bool = _f(False, "also measure test accuracy after every epoch")
     seed: int = _f(1, "random seed for init, shuffling and the validation split")
+    threads: int = _f(0, "BLAS threads; 0 = before each epoch, time 1 thread and all cores "
+                         "and use the faster (or the DIGITNET_THREADS environment variable)")
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -84,7 +100,8 @@ class Config:
         for name, value in positive.items():
             if not value > 0:
                 raise ValueError(f"{name} must be > 0, got {value!r}")
-        for name in ("weight_decay", "warmup_epochs", "val_split", "init_scale", "max_norm"):
+        for name in ("weight_decay", "warmup_epochs", "val_split", "init_scale", "max_norm",
+                     "threads"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         for name in ("momentum", "beta2", "label_smoothing", "dropout", "input_dropout",
@@ -172,3 +189,71 @@ def preset(name: str, **overrides: Any) -> Config:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
     return dataclasses.replace(PRESETS[name], **overrides)
+
+
+_FIELD_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+
+
+def check_value(name: str, value: Any) -> Any:
+    """`value` for the Config field `name`, type-checked: an int where an int belongs
+    (never a bool), a number for a float field (converted to float), a string or a bool.
+    Raises ConfigError naming the field and the value."""
+    fields = {f.name: f for f in dataclasses.fields(Config)}
+    if name not in fields:
+        raise ConfigError(f"unknown config field {name!r}")
+    kind = fields[name].type
+    if (isinstance(value, bool) and kind != "bool") or not isinstance(value, _FIELD_TYPES[kind]):
+        raise ConfigError(f"{name} must be {'an' if kind == 'int' else 'a'} {kind}, "
+                          f"got {value!r}")
+    return float(value) if kind == "float" else value
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The Config fields set in a .toml or .json file, as {field: value}, type-checked.
+
+    The file is one flat table of Config fields (`hidden = 512`, `lr = 0.1`); `preset`
+    names the preset the other fields replace. Unknown fields, wrong types and values
+    that Config refuses raise ConfigError naming the file.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".toml", ".json"):
+        raise ConfigError(f"{path}: a config file must end in .toml or .json")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read the config file "
+                          f"({getattr(e, 'strerror', None) or e})") from None
+    try:
+        values = tomllib.loads(text) if suffix == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, ValueError) as e:
+        raise ConfigError(f"{path}: not valid {suffix[1:].upper()}: {e}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a table of config fields, got "
+                          f"{type(values).__name__}")
+    try:
+        checked = {name: check_value(name, value) for name, value in values.items()}
+        if "preset" in checked and checked["preset"] not in PRESETS:
+            raise ConfigError(f"unknown preset {checked['preset']!r}; choose from "
+                              f"{', '.join(PRESETS)}")
+        dataclasses.replace(PRESETS[checked.get("preset", "fast")], **checked)
+    except (ConfigError, ValueError) as e:
+        raise ConfigError(f"{path}: {e}") from None
+    return checked
+
+
+def to_toml(values: dict[str, Any], comment: str = "") -> str:
+    """A flat table of Config values (str, int, float, bool) as TOML text; `comment`
+    lines go first, each prefixed with '# '."""
+    lines = [f"# {line}".rstrip() for line in comment.splitlines()]
+    for name, value in values.items():
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, str):
+            text = json.dumps(value)  # a JSON string is a valid TOML basic string
+        elif isinstance(value, (int, float)) and math.isfinite(value):
+            text = repr(value)
+        else:
+            raise ConfigError(f"cannot write {name} = {value!r} as a TOML value")
+        lines.append(f"{name} = {text}")
+    return "\n".join(lines) + "\n"

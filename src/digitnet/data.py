@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import zlib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -48,7 +50,10 @@ BUNDLED_SHA256 = {  # the official sums of the bundled .gz files
         "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
 }
 
+MAX_DATA_BYTES = 1 << 30  # an idx file announcing more data is refused (1.37 million images)
+
 _GZIP_MAGIC = b"\x1f\x8b"
+_CHUNK = 1 << 20  # bytes read at a time
 
 
 @dataclass(frozen=True)
@@ -71,70 +76,115 @@ class Mnist:
         return iter((self.x_train, self.y_train, self.x_test, self.y_test))
 
 
-def read_idx(path: str | Path, expected_magic: int | None = None) -> tuple[np.ndarray, str]:
+def read_idx(path: str | Path, expected_magic: int | None = None,
+             item_shape: tuple[int, ...] | None = None) -> tuple[np.ndarray, str]:
     """Read one idx file (raw or gzip) into a uint8 array of the shape its header gives.
 
     Returns (array, sha256 of the file's bytes as stored). Checks the magic number, that
-    every dimension is positive, and that the data is exactly as long as the header says.
+    every dimension is positive, that the data would not exceed MAX_DATA_BYTES, that the
+    dimensions after the first are `item_shape` (if given), and that the data is exactly
+    as long as the header says. The header is checked before any data is read, and the
+    data is streamed into an array of exactly the announced size: a gzip bomb is never
+    decompressed past one byte more than its header announced.
     """
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as stored:
+            compressed = stored.read(2) == _GZIP_MAGIC
+            if not compressed and path.suffix == ".gz":
+                raise DataError(
+                    f"{path}: not a gzip file (it does not start with the gzip magic bytes)")
+            stored.seek(0)
+            if compressed:
+                with gzip.GzipFile(fileobj=stored, mode="rb") as stream:
+                    array = _read_idx_stream(stream, path, expected_magic, item_shape)
+            else:
+                array = _read_idx_stream(stored, path, expected_magic, item_shape)
+            digest = _sha256(stored)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a directory, not an idx file") from None
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+        raise DataError(f"{path}: corrupt gzip data ({e})") from None
     except OSError as e:
         raise DataError(f"{path}: cannot read file ({e.strerror or e})") from None
-    digest = hashlib.sha256(raw).hexdigest()
-    if raw[:2] == _GZIP_MAGIC:
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as e:
-            raise DataError(f"{path}: corrupt gzip data ({e})") from None
-    elif path.suffix == ".gz":
-        raise DataError(f"{path}: not a gzip file (it does not start with the gzip magic bytes)")
+    return array, digest
 
-    if len(raw) < 4:
-        raise DataError(f"{path}: file is truncated ({len(raw)} bytes, too short for a header)")
-    magic = int.from_bytes(raw[:4], "big")
+
+def _read_idx_stream(stream: BinaryIO, path: Path, expected_magic: int | None,
+                     item_shape: tuple[int, ...] | None) -> np.ndarray:
+    """The idx array in `stream` (already decompressed), read header first; see read_idx."""
+    head = _read_exactly(stream, 4)
+    if len(head) < 4:
+        raise DataError(f"{path}: file is truncated ({len(head)} bytes, too short for a header)")
+    magic = int.from_bytes(head, "big")
     if expected_magic is not None and magic != expected_magic:
         raise DataError(f"{path}: wrong magic number {magic}, expected {expected_magic}")
-    if raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+    if head[0] != 0 or head[1] != 0 or head[2] != 0x08:
         raise DataError(f"{path}: magic number {magic} is not an unsigned-byte idx file")
-    ndim = raw[3]
-    header_len = 4 + 4 * ndim
-    if ndim == 0 or len(raw) < header_len:
+    ndim = head[3]
+    dim_bytes = _read_exactly(stream, 4 * ndim)
+    if ndim == 0 or len(dim_bytes) < 4 * ndim:
         raise DataError(f"{path}: file is truncated inside its header")
-    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    dims = tuple(int.from_bytes(dim_bytes[4 * i : 4 * i + 4], "big") for i in range(ndim))
     if any(d == 0 for d in dims):
         raise DataError(f"{path}: header has a zero dimension {dims}")
-    expected = int(np.prod(dims, dtype=np.int64))
-    found = len(raw) - header_len
+    if item_shape is not None and dims[1:] != item_shape:
+        expected_dims = " x ".join(("n", *map(str, item_shape)))
+        raise DataError(f"{path}: header gives {' x '.join(map(str, dims))}, expected "
+                        f"{expected_dims}")
+    expected = math.prod(dims)  # Python ints: no overflow, however large the header's numbers
+    if expected > MAX_DATA_BYTES:
+        raise DataError(f"{path}: header {dims} announces {expected:,} data bytes, more than "
+                        f"the {MAX_DATA_BYTES:,} digitnet reads")
+    array = np.empty(expected, np.uint8)
+    view, found = memoryview(array), 0
+    while found < expected:
+        n = stream.readinto(view[found : found + _CHUNK])
+        if not n:
+            break
+        found += n
     if found < expected:
         raise DataError(
             f"{path}: file is truncated: header {dims} needs {expected} data bytes, found {found}"
         )
-    if found > expected:
-        raise DataError(
-            f"{path}: {found - expected} unexpected bytes after the {expected} "
-            f"the header {dims} needs"
-        )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header_len).reshape(dims), digest
+    if stream.read(1):  # at most one byte past the announced data is ever read
+        raise DataError(f"{path}: unexpected bytes after the {expected} data bytes the header "
+                        f"{dims} announces")
+    array.flags.writeable = False  # shared data: nobody edits it in place by accident
+    return array.reshape(dims)
+
+
+def _read_exactly(stream: BinaryIO, n: int) -> bytes:
+    """Up to n bytes from stream; fewer only at the end of the data."""
+    parts, remaining = [], n
+    while remaining:
+        part = stream.read(remaining)
+        if not part:
+            break
+        parts.append(part)
+        remaining -= len(part)
+    return b"".join(parts)
+
+
+def _sha256(stored: BinaryIO) -> str:
+    """sha256 of a whole file as stored, read in chunks from its start."""
+    stored.seek(0)
+    digest = hashlib.sha256()
+    while chunk := stored.read(_CHUNK):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 def read_images(path: str | Path) -> tuple[np.ndarray, str]:
     """Read an idx image file: returns ((n, 28, 28) uint8 array, sha256)."""
-    images, digest = read_idx(path, IMAGES_MAGIC)
-    if images.ndim != 3 or images.shape[1:] != (SIDE, SIDE):
-        shape = " x ".join(map(str, images.shape))
-        raise DataError(f"{path}: images must be n x 28 x 28, got {shape}")
-    return images, digest
+    return read_idx(path, IMAGES_MAGIC, (SIDE, SIDE))
 
 
 def read_labels(path: str | Path) -> tuple[np.ndarray, str]:
     """Read an idx label file: returns ((n,) uint8 array of digits 0..9, sha256)."""
-    labels, digest = read_idx(path, LABELS_MAGIC)
-    if labels.ndim != 1:
-        raise DataError(f"{path}: labels must have 1 dimension, got {labels.ndim}")
+    labels, digest = read_idx(path, LABELS_MAGIC, ())
     if labels.max() >= CLASSES:
         bad = int(np.flatnonzero(labels >= CLASSES)[0])
         raise DataError(f"{path}: label {labels[bad]} at index {bad} is outside 0..9")
@@ -148,9 +198,21 @@ def _bundled_dir() -> Path:
 def _find(directory: Path, stem: str) -> Path:
     """The file for `stem` in `directory`: `stem.gz` if present, else `stem` raw."""
     for name in (stem + ".gz", stem):
-        if (directory / name).is_file():
-            return directory / name
+        try:
+            if (directory / name).is_file():
+                return directory / name
+        except OSError as e:  # a directory we may not enter
+            raise DataError(f"{directory}: cannot read the data directory "
+                            f"({e.strerror or e})") from None
     raise DataError(f"{directory / (stem + '.gz')}: file not found (nor {stem} uncompressed)")
+
+
+def data_files(data_dir: str | Path | None = None) -> list[Path]:
+    """Every path `load_mnist(data_dir)` may read (each standard name, gzip and raw), so
+    that outputs can be checked not to overwrite them."""
+    directory = _bundled_dir() if data_dir is None else Path(data_dir)
+    return [directory / (stem + suffix) for stem in FILE_NAMES.values()
+            for suffix in (".gz", "")]
 
 
 def load_mnist(data_dir: str | Path | None = None) -> Mnist:
@@ -162,8 +224,13 @@ def load_mnist(data_dir: str | Path | None = None) -> Mnist:
     """
     bundled = data_dir is None
     directory = _bundled_dir() if bundled else Path(data_dir)
-    if not directory.is_dir():
-        raise DataError(f"{directory}: data directory not found")
+    try:
+        if not directory.is_dir():
+            problem = "not a directory" if directory.exists() else "data directory not found"
+            raise DataError(f"{directory}: {problem}")
+    except OSError as e:  # inside a directory we may not enter
+        raise DataError(f"{directory}: cannot read the data directory "
+                        f"({e.strerror or e})") from None
     arrays, sums = {}, {}
     for role, stem in FILE_NAMES.items():
         path = _find(directory, stem)

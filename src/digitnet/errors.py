@@ -35,5 +35,19 @@ class OutputError(DigitnetError, OSError):
     """An output file or directory cannot be written."""
 
 
+class UsageError(DigitnetError, ValueError):
+    """Command-line settings that contradict each other or the files given."""
+
+
 class ServerError(DigitnetError, OSError):
     """The web server cannot start: its address is in use or its host is unknown."""
+
+
+class ConfigError(DigitnetError, ValueError):
+    """A setting is invalid: a config or search-space file's key or value, or an
+    environment variable."""
+
+
+class SweepError(DigitnetError, RuntimeError):
+    """A sweep cannot run: its study storage is unreachable or lost, or the study is not
+    the one this command expects."""

@@ -36,6 +36,7 @@ class Evaluation:
     loss_function: str  # the loss the model was trained with
     loss: float  # mean of that loss over the images (what `digitnet train` prints)
     source: str = ""  # where the images came from
+    reject_threshold: float = 0.0  # the model's: digit scores below it are "not a digit"
     confusion: np.ndarray = field(init=False)  # (k, k) counts, rows = true class
     precision: np.ndarray = field(init=False)  # (k,)
     recall: np.ndarray = field(init=False)  # (k,)
@@ -58,6 +59,12 @@ class Evaluation:
         return self.confusion.sum(axis=1)
 
     @property
+    def declined(self) -> float:
+        """The fraction of the images the model declines as not a digit (their digit
+        score, the largest probability, is below reject_threshold); all of them are digits."""
+        return float((self.probabilities.max(axis=1) < self.reject_threshold).mean())
+
+    @property
     def n_errors(self) -> int:
         return int(self.confusion.sum() - np.trace(self.confusion))
 
@@ -71,6 +78,8 @@ class Evaluation:
             "test_loss": self.loss,
             "loss_function": self.loss_function,
             "test_log_loss": self.log_loss,
+            "reject_threshold": self.reject_threshold,
+            "declined": self.declined,
             "per_class": [
                 {"class": c, "precision": float(self.precision[c]),
                  "recall": float(self.recall[c]), "f1": float(self.f1[c]),
@@ -105,7 +114,8 @@ def evaluate_model(model: Model, images: np.ndarray, labels: np.ndarray,
     loss = network.LOSSES[model.config.loss](z, labels)[0]
     return Evaluation(labels=labels.astype(np.int64), outputs=z, probabilities=network.softmax(z),
                       predictions=z.argmax(axis=1), mean_activation=activation_sum / len(x),
-                      loss_function=model.config.loss, loss=float(loss), source=source)
+                      loss_function=model.config.loss, loss=float(loss), source=source,
+                      reject_threshold=model.reject_threshold)
 
 
 def unit_importance(mean_activation: np.ndarray, w2: np.ndarray) -> np.ndarray:
@@ -135,6 +145,9 @@ def format_text(ev: Evaluation) -> str:
         loss_note += f"  log loss {ev.log_loss:.4f}"
     lines = [f"test accuracy {100 * ev.accuracy:.2f}%  {loss_note}",
              f"{n} images from {ev.source or 'unknown source'}, {ev.n_errors} misclassified",
+             *([f"declined as not a digit: {100 * ev.declined:.2f}% (digit score below "
+                f"{ev.reject_threshold:.4g}; not counted below)"]
+               if ev.reject_threshold > 0 else []),
              "", "per-class precision, recall and F1",
              f"{'class':>5}  {'precision':>9}  {'recall':>7}  {'F1':>7}  {'support':>7}"]
     for c in range(len(ev.confusion)):

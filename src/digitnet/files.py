@@ -1,30 +1,48 @@
-"""Small file utilities shared by everything that writes: atomic writes.
+"""Small file utilities shared by everything that writes: atomic writes, output-path
+safety, and JSON that never holds NaN.
 
-`atomic_write` writes to a temporary file beside the target and renames it into place,
-so an interrupted or failed write never leaves half a file and never touches the old one.
+`atomic_write` writes to a temporary file beside the target, named `.NAME.digitnet-tmp-XXXX`
+so a save killed midway leaves something easy to recognise (the next save of NAME removes
+such leftovers), and renames it into place: an interrupted or failed write never leaves
+half a file and never touches the old one. It never writes through a symbolic link.
+
+`check_outputs` runs before any work: every output has a writable directory, is not a
+directory itself, and is neither one of the command's inputs nor another output (compared
+by resolved path and by inode, so symlinks and hard links count).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from .errors import OutputError
+
+TMP_MARK = ".digitnet-tmp-"  # temporary files are named "." + NAME + TMP_MARK + random
+STALE_SECONDS = 60  # a leftover temporary file older than this is from a killed save
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None],
                  error: type[Exception] = OutputError) -> None:
     """Call write(f) on a temporary file beside `path`, then rename it to `path`.
 
-    A crash or error midway leaves `path` as it was. OSErrors become `error` (by default
+    A crash or error midway leaves `path` as it was. A `path` that is a symbolic link is
+    refused (never followed, never replaced). OSErrors become `error` (by default
     OutputError), with the path and the reason.
     """
     path = Path(path)
+    if path.is_symlink():
+        raise error(f"{path}: is a symbolic link; digitnet does not write through links")
+    if path.exists() and not path.is_file():  # a device such as /dev/null, a FIFO, a dir
+        raise error(f"{path}: exists and is not a regular file; not replaced")
+    _remove_stale_temporaries(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{TMP_MARK}", dir=path.parent)
     except OSError as e:
         raise error(f"{path}: cannot write here ({e.strerror or e})") from None
     try:
@@ -32,10 +50,109 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None],
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, path)  # replaces a directory entry: never follows a link
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
         raise error(f"{path}: cannot write ({e.strerror or e})") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete what killed saves of `path` left behind (older than STALE_SECONDS, so a save
+    of the same name running right now in another process keeps its file)."""
+    try:
+        leftovers = list(path.parent.glob(f".{_glob_escape(path.name)}{TMP_MARK}*"))
+    except OSError:
+        return
+    for leftover in leftovers:
+        try:
+            if leftover.is_file() and not leftover.is_symlink() and \
+                    time.time() - leftover.stat().st_mtime > STALE_SECONDS:
+                leftover.unlink()
+        except OSError:
+            pass  # not ours to fight over; the save itself goes on
+
+
+def _glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+def json_text(obj: Any, **kwargs: Any) -> str:
+    """json.dumps that refuses NaN and Infinity (which are not JSON) with an OutputError."""
+    try:
+        return json.dumps(obj, allow_nan=False, **kwargs)
+    except ValueError as e:
+        raise OutputError(f"refusing to write JSON with a NaN or infinite number ({e})") from None
+
+
+def write_text(path: str | Path, text: str, what: str = "file") -> None:
+    """Write text (UTF-8) to path atomically; OutputError naming `what` if it cannot."""
+    try:
+        atomic_write(path, lambda f: f.write(text.encode()))
+    except OutputError as e:
+        raise OutputError(f"cannot write {what}: {e}") from None
+
+
+def file_identities(paths: Iterable[str | Path]) -> set[Any]:
+    """What names each file: its resolved path and, if it exists, its (device, inode), so
+    that a symlink or a hard link to a file is recognised as that file."""
+    found: set[Any] = set()
+    for path in map(Path, paths):
+        try:
+            found.add(str(path.resolve()))
+            info = path.stat()
+            found.add((info.st_dev, info.st_ino))
+        except (OSError, RuntimeError):  # missing, unreadable, or a symlink loop
+            pass
+    return found
+
+
+def is_one_of(path: str | Path, identities: set[Any]) -> bool:
+    """Whether path names one of the files `file_identities` described."""
+    return not file_identities([path]).isdisjoint(identities)
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether a and b name the same file: the same resolved path, or the same inode."""
+    return is_one_of(a, file_identities([b]))
+
+
+def check_outputs(outputs: Iterable[tuple[str, Path | None]],
+                  inputs: Iterable[tuple[str, Path | None]] = ()) -> None:
+    """Before any work: raise OutputError (one line, naming the flag) unless every output
+    path can be written as a new file and overwrites neither an input nor another output.
+
+    outputs, inputs: (flag or description, path or None) pairs; None entries are skipped.
+    """
+    outs = [(flag, Path(p)) for flag, p in outputs if p is not None]
+    ins = [(flag, Path(p)) for flag, p in inputs if p is not None]
+    for i, (flag, path) in enumerate(outs):
+        for in_flag, in_path in ins:
+            if same_file(path, in_path):
+                raise OutputError(f"{flag} {path} is the {in_flag}: it would be overwritten")
+        for other_flag, other in outs[:i]:
+            if same_file(path, other):
+                raise OutputError(f"{flag} {path} and {other_flag} {other} are the same file")
+        _check_writable(flag, path)
+
+
+def _check_writable(flag: str, path: Path) -> None:
+    if path.is_dir():
+        raise OutputError(f"{flag} {path}: is a directory; give a file name")
+    if path.is_symlink():
+        raise OutputError(f"{flag} {path}: is a symbolic link; digitnet does not write "
+                          f"through links")
+    if path.exists() and not path.is_file():
+        raise OutputError(f"{flag} {path}: exists and is not a regular file (a device or "
+                          f"FIFO); not replaced")
+    directory = path.parent
+    if not directory.is_dir():
+        raise OutputError(f"{flag} {path}: cannot write, directory {directory} not found")
+    try:  # the only sure test of writability (root, read-only mounts, ACLs): try it
+        with tempfile.TemporaryFile(dir=directory, prefix=f".{path.name}{TMP_MARK}"):
+            pass
+    except OSError as e:
+        raise OutputError(f"{flag} {path}: cannot write in {directory} "
+                          f"({e.strerror or e})") from None

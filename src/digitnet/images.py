@@ -34,6 +34,8 @@ Pillow is imported only inside the functions that need it, to keep `import digit
 from __future__ import annotations
 
 import os
+import re
+import stat
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -52,6 +54,10 @@ NOISE_MADS = 3  # background + this many median absolute deviations of the frame
 MIN_CONTRAST = 32  # ink that stands out from the background by less is "blank" (0..255)
 MAX_PIXELS = 40_000_000  # larger images are refused before decoding (about 7700 x 5200)
 WORK_SIDE = 1024  # larger pictures are first shrunk by a whole factor (box filter) to this
+# The only decoders load_image lets Pillow use: Pillow would also open EPS by running
+# Ghostscript on the file, and dozens of rarely exercised formats. (JPEG also opens the
+# MPO files many phones write; DIB is a BMP variant.)
+FORMATS = ("PNG", "JPEG", "BMP", "DIB", "GIF", "TIFF", "WEBP")
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
@@ -60,7 +66,15 @@ _LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601, as Pillow's co
 
 def _pil() -> Any:
     """Pillow's Image module, with its decompression-bomb limit set to MAX_PIXELS."""
-    from PIL import Image
+    from PIL import (  # noqa: F401 (importing registers the decoders FORMATS names)
+        BmpImagePlugin,
+        GifImagePlugin,
+        Image,
+        JpegImagePlugin,
+        PngImagePlugin,
+        TiffImagePlugin,
+        WebPImagePlugin,
+    )
 
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     return Image
@@ -78,20 +92,27 @@ def load_image(source: str | os.PathLike | BinaryIO, *, max_pixels: int = MAX_PI
     """
     Image = _pil()
     max_pixels = min(max_pixels, MAX_PIXELS)
-    if isinstance(source, (str, os.PathLike)):
-        source = Path(source)
-        if source.is_dir():
-            raise ImageError(f"{source}: is a directory, not an image")
-    label = name or (str(source) if isinstance(source, Path) else "image")
+    label = name or (str(source) if isinstance(source, (str, os.PathLike)) else "image")
     try:
+        if isinstance(source, (str, os.PathLike)):
+            source = Path(source)
+            mode = source.stat().st_mode
+            if stat.S_ISDIR(mode):
+                raise ImageError(f"{label}: is a directory, not an image")
+            if not stat.S_ISREG(mode):  # a FIFO or device could block or never end
+                raise ImageError(f"{label}: not a regular file")
         with warnings.catch_warnings():
+            # Pillow warns about damaged metadata (corrupt EXIF, ...): the pixels are what
+            # matter. Its size warning (also raised while decoding some formats) refuses.
+            warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(source) as image:  # reads the header only
+            with Image.open(source, formats=FORMATS) as image:  # reads the header only
                 pixels = image.width * image.height
                 if pixels > max_pixels:
                     raise ImageError(
                         f"{label}: image is {image.width} x {image.height} = {pixels:,} "
-                        f"pixels, more than the {max_pixels:,} allowed; refused before decoding")
+                        f"pixels, more than the {max_pixels:,} pixels allowed; refused before "
+                        f"decoding")
                 if pixels == 0:
                     raise ImageError(f"{label}: image is empty ({image.width} x {image.height})")
                 image.load()
@@ -103,7 +124,10 @@ def load_image(source: str | os.PathLike | BinaryIO, *, max_pixels: int = MAX_PI
     except PermissionError:
         raise ImageError(f"{label}: permission denied") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageError(f"{label}: refused as a possible decompression bomb ({e})") from None
+        found = re.search(r"\((\d+) pixels\)", str(e))  # Pillow's message holds the size
+        size = f"{int(found.group(1)):,} pixels, more" if found else "more"
+        raise ImageError(f"{label}: image is {size} than the {max_pixels:,} pixels allowed; "
+                         f"refused before decoding") from None
     except Image.UnidentifiedImageError:
         raise ImageError(f"{label}: not an image file Pillow can read "
                          f"(expected PNG, JPEG, BMP, GIF, TIFF or WebP)") from None
@@ -114,15 +138,15 @@ def load_image(source: str | os.PathLike | BinaryIO, *, max_pixels: int = MAX_PI
 
 
 def _upright(image: Any) -> Any:
-    """Apply the EXIF orientation tag (phone photos), if any."""
+    """Apply the EXIF orientation tag (phone photos), if any; unreadable EXIF means none."""
     try:
         orientation = image.getexif().get(0x0112, 1)
-    except Exception:  # unreadable EXIF is ignored: the pixels are what matter
-        return image
-    if orientation in (2, 3, 4, 5, 6, 7, 8):
-        from PIL import ImageOps
+        if orientation in (2, 3, 4, 5, 6, 7, 8):
+            from PIL import ImageOps
 
-        return ImageOps.exif_transpose(image)
+            return ImageOps.exif_transpose(image)
+    except Exception:  # unreadable EXIF is ignored: the pixels are what matter
+        pass
     return image
 
 
@@ -347,20 +371,33 @@ def preprocess_file(path: str | os.PathLike) -> np.ndarray:
 
 def list_images(paths: Iterable[str | os.PathLike]) -> list[Path]:
     """Files to classify: each path as given, and each directory's image files (by
-    EXTENSIONS, not recursive, sorted by name). Raises ImageError for a directory
-    holding none; other paths are returned as given, for load_image to judge."""
+    EXTENSIONS, not recursive, sorted by name). Raises ImageError for a directory that
+    holds none or cannot be listed; other paths, including files we may not read or
+    whose directory we may not enter, are returned as given, for load_image to judge
+    one by one (the CLI calls this once per argument, so one bad path stops no other)."""
     found: list[Path] = []
     for path in map(Path, paths):
-        if path.is_dir():
-            files = sorted(p for p in path.iterdir()
-                           if p.suffix.lower() in EXTENSIONS and p.is_file())
-            if not files:
-                raise ImageError(f"{path}: directory holds no image files "
-                                 f"({', '.join(EXTENSIONS)})")
-            found.extend(files)
-        else:
+        if not _is_dir(path):
             found.append(path)
+            continue
+        try:
+            files = sorted(p for p in path.iterdir()
+                           if p.suffix.lower() in EXTENSIONS and not _is_dir(p))
+        except OSError as e:
+            raise ImageError(f"{path}: cannot list the directory ({e.strerror or e})") from None
+        if not files:
+            raise ImageError(f"{path}: directory holds no image files "
+                             f"({', '.join(EXTENSIONS)})")
+        found.extend(files)
     return found
+
+
+def _is_dir(path: Path) -> bool:
+    """Whether path is a directory; False when we may not even look (load_image says why)."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 def save_png(pixels: np.ndarray, path: str | Path, scale: int = 1) -> None:

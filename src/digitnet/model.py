@@ -4,7 +4,14 @@
     model.predict(images)               # (n, 28, 28) pixels 0..255 -> digits (n,)
     model.predict_proba(images)         # -> (n, 10)
     model.predict_images(["a.png"])     # pictures, preprocessed as MNIST was
+    model.predict_digits(images)        # -> ([7, None, ...], digit scores (n,)): None = declined
     model.save("copy.npz")
+
+A model declines a picture as "not a digit" when its digit score, the largest of its ten
+probabilities, is below the model's reject threshold (metadata "reject_threshold"; 0 for
+models without one, which never decline). The name "builtin" (BUILTIN) means the model
+packaged with digitnet, digitnet/_builtin/builtin.npz; any other name, and any Path, is a
+file (so a file called builtin in the current directory is "./builtin").
 
 What is not here: the file format (modelfile.py), checkpoints (checkpoint.py), how
 pixels become network inputs (inputs.py) and the math (network.py).
@@ -14,6 +21,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +30,13 @@ import numpy as np
 from . import network
 from .config import Config
 from .constants import SIDE, architecture
+from .errors import ModelFileError
 from .images import preprocess_file
 from .inputs import network_inputs
 from .modelfile import load_model_file, save_model
 from .network import Params
+
+BUILTIN = "builtin"  # the model name of the recognizer packaged with digitnet
 
 
 class Model:
@@ -87,6 +98,39 @@ class Model:
         """Predicted digits (n,) for images x (n, 28, 28) or (n, 784) on the 0..255 scale."""
         return self._outputs(x).argmax(axis=1)
 
+    @property
+    def reject_threshold(self) -> float:
+        """Digit scores below this are declined as "not a digit" (0.0: never declines)."""
+        return float(self.metadata.get("reject_threshold", 0.0))
+
+    def digit_score(self, x: np.ndarray) -> np.ndarray:
+        """How much each image looks like a digit: its largest probability, (n,) in (0, 1].
+
+        x: images (n, 28, 28) or (n, 784) on the 0..255 scale, as `predict` takes them.
+        An image whose score is below `reject_threshold` is not a digit.
+        """
+        return self.predict_proba(x).max(axis=1)
+
+    def predict_digits(self, x: np.ndarray) -> tuple[list[int | None], np.ndarray]:
+        """Digits with None for each image declined as not a digit, and the digit scores.
+
+        x: images (n, 28, 28) or (n, 784) on the 0..255 scale. Returns (digits, scores):
+        a list of n ints 0..9 or None (score below `reject_threshold`), and scores (n,).
+        """
+        probabilities = self.predict_proba(x)  # (n, 10)
+        scores = probabilities.max(axis=1)
+        digits = [None if score < self.reject_threshold else int(digit)
+                  for digit, score in zip(probabilities.argmax(axis=1), scores, strict=True)]
+        return digits, scores
+
+    def predict_images_digits(self, paths: str | Path | Iterable[str | Path],
+                              ) -> tuple[list[int | None], np.ndarray]:
+        """`predict_digits` for image files: (digits with None when declined, scores (n,)).
+
+        Raises ImageError naming the first file that cannot be read or is blank.
+        """
+        return self.predict_digits(self._load_images(paths))
+
     def predict_images(self, paths: str | Path | Iterable[str | Path]) -> np.ndarray:
         """Predicted digits (n,) for image files (PNG, JPEG, BMP, GIF, TIFF, ...).
 
@@ -114,10 +158,32 @@ class Model:
 
     @classmethod
     def load(cls, path: str | Path) -> Model:
-        """Read and validate a model file written by `save`."""
-        return cls(*load_model_file(path))
+        """Read and validate a model file written by `save`, or the packaged "builtin"."""
+        return cls(*load_model_file(model_path(path)))
 
 
 def load_model(path: str | Path) -> Model:
-    """Load a model file; raises ModelFileError with the reason if it is not a valid one."""
+    """Load a model file, or the packaged recognizer for the name "builtin".
+
+    Raises ModelFileError with the reason if it is not a valid model file.
+    """
     return Model.load(path)
+
+
+def builtin_path() -> Path:
+    """Where the packaged recognizer's file is (it may be missing from a checkout)."""
+    return Path(str(resources.files("digitnet") / "_builtin" / "builtin.npz"))
+
+
+def model_path(name: str | Path) -> Path:
+    """The file a model name means: the string "builtin" is the packaged recognizer,
+    anything else (and every Path) is a path. Raises ModelFileError, in one line, if the
+    packaged recognizer is missing."""
+    if isinstance(name, str) and name == BUILTIN:
+        path = builtin_path()
+        if not path.is_file():
+            raise ModelFileError(f"{BUILTIN}: the bundled model is not installed ({path} is "
+                                 f"missing); give a model file written by 'digitnet train "
+                                 f"--out' instead")
+        return path
+    return Path(name)

@@ -14,6 +14,7 @@ of a JSON object with these keys:
     history                  one record per epoch (loss, seconds, lr, accuracies)
     test_accuracy, test_loss on the MNIST test set, after training
     data_source, data_sha256 where the training data came from; sha256 of each file
+    reject_threshold         optional: digit scores below it are "not a digit" (0..1)
     digitnet_version, created  the version that trained it; UTC date and time
 
 A checkpoint (checkpoint.py) is a model file that also holds optimizer buffers ("opt.*"),
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import stat
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -39,13 +41,16 @@ import numpy as np
 from .config import Config
 from .constants import CLASSES, PIXELS
 from .errors import ModelFileError
-from .files import atomic_write
+from .files import atomic_write, json_text
 from .network import Params
+from .optim import RULES
 
 FORMAT = "digitnet-model"
 FORMAT_VERSION = 1
 MAX_HIDDEN = 100_000  # refuse files claiming more hidden units (W1 alone would be > 300 MB)
-MAX_METADATA_BYTES = 16 * 2**20
+MAX_METADATA_BYTES = 2**20  # 150 epochs of history take 30 kB; parsed JSON is ~30x its text
+MAX_ACTIVATION = 1e15  # refuse models whose forward pass could exceed this (see forward_bound):
+# its square, as the squared-error loss takes it, still fits float32 (3.4e38) many times over
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 
 # How `images.preprocess` turns a picture into MNIST-style pixels, recorded in each file.
@@ -105,32 +110,81 @@ def save_model(path: str | Path, params: Params, config: Config,
 
 
 def load_model_file(path: str | Path) -> tuple[Params, Config, dict[str, Any]]:
-    """Read and validate a model file: returns (params, config, metadata)."""
-    arrays, meta = load_arrays(path)
+    """Read and validate a model file: returns (params, config, metadata).
+
+    A checkpoint is also a model file: its optimizer and best-weights arrays are checked
+    from their headers like every other array, but never read.
+    """
+    arrays, meta = load_arrays(path, read_checkpoint=False)
     config = config_from_metadata(meta, path)
-    return {k: v for k, v in arrays.items() if k in PARAM_NAMES}, config, meta
+    check_reject_threshold(meta, path)
+    params = {k: v for k, v in arrays.items() if k in PARAM_NAMES}
+    check_magnitudes(params, config, path)
+    return params, config, meta
+
+
+def forward_bound(params: Params, input_scale: float, input_shift: float = 0.0) -> float:
+    """An upper bound on |x|, |h| and |z| anywhere in the forward pass, for any pixels on
+    0..255, computed in Python floats (so it is inf, or NaN, rather than wrong when huge).
+
+    x = pixels * scale + shift:  |x| <= 255 |scale| + |shift|                       = X
+    h = relu(x @ W1 + b1):        |h| <= 784 X max|W1| + max|b1|                    = Hb
+    z = h @ W2 + b2:              |z| <= H Hb max|W2| + max|b2|                     = Z
+    Every partial sum of a product is bounded by the same sums, so no step exceeds
+    max(X, Hb, Z) either.
+    """
+    def top(name: str) -> float:
+        a = params.get(name)
+        return 0.0 if a is None or a.size == 0 else float(np.abs(a).max())
+
+    x = 255 * abs(float(input_scale)) + abs(float(input_shift))
+    h = PIXELS * x * top("W1") + top("b1")
+    z = params["W2"].shape[0] * h * top("W2") + top("b2")
+    return max(x, h, z)
+
+
+def check_magnitudes(params: Params, config: Config, path: str | Path) -> None:
+    """Refuse finite but absurd numbers: weights and input scale whose forward pass could
+    overflow float32 (and so answer NaN) on some input. The bound is `forward_bound`;
+    trained networks stay below 1e6, the limit is MAX_ACTIVATION (1e15)."""
+    bound = forward_bound(params, config.input_scale)
+    if not bound <= MAX_ACTIVATION:  # also catches NaN
+        raise ModelFileError(
+            f"{path}: input_scale {config.input_scale!r} and weights as large as these let "
+            f"the network's values reach {bound:.3g}, beyond the {MAX_ACTIVATION:.0e} digitnet "
+            f"accepts (float32 overflows at 3.4e38)")
 
 
 def save_arrays(path: str | Path, arrays: dict[str, np.ndarray], metadata: dict[str, Any]) -> None:
     """Atomically write arrays plus JSON metadata as an .npz file at `path`."""
-    blob = np.frombuffer(json.dumps(metadata).encode(), dtype=np.uint8)
+    blob = np.frombuffer(json_text(metadata).encode(), dtype=np.uint8)
     atomic_write(path, lambda f: np.savez(f, metadata=blob, **arrays),
                  error=ModelFileError)
 
 
-def load_arrays(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+# (shape, dtype) of an array as its .npy header states it, read before its data.
+_Header = tuple[tuple[int, ...], np.dtype]
+
+
+def load_arrays(path: str | Path, read_checkpoint: bool = True,
+                ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Read a digitnet .npz: returns (arrays, metadata), every array checked.
 
-    In order, and before any weight is read: the file is a zip archive of .npy members;
-    the "metadata" member is a JSON object of format `FORMAT` and a version this digitnet
-    reads; the architecture it records is valid; every array is one the architecture
-    calls for (plus optimizer and best-weights arrays in a checkpoint), with the expected
-    shape and float dtype, none missing. Only then are the arrays read, with
+    In order, and before any weight is read: the file is a zip archive of plain (stored
+    or deflated, unencrypted) .npy members; the "metadata" member is a JSON object of
+    format `FORMAT` and a version this digitnet reads; the architecture and config it
+    records are valid; the members are exactly the arrays the architecture calls for,
+    plus, in a checkpoint, exactly the buffers its optimizer keeps and the best weights
+    if it recorded any (`expected_arrays`); every array header has the expected shape
+    and dtype. So nothing larger than that architecture's arrays is ever allocated. Only
+    then are the arrays read (the checkpoint's only if `read_checkpoint`), with
     `allow_pickle=False`, and checked to be finite. Any failure raises ModelFileError
     naming the file and the fault.
     """
     path = Path(path)
     try:
+        if path.exists() and not path.is_dir() and not stat.S_ISREG(path.stat().st_mode):
+            raise ModelFileError(f"{path}: not a regular file")  # a FIFO would block forever
         file = open(path, "rb")  # noqa: SIM115 (closed below; errors differ from the zip's)
     except FileNotFoundError:
         raise ModelFileError(f"{path}: model file not found") from None
@@ -140,10 +194,21 @@ def load_arrays(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]
         raise ModelFileError(f"{path}: cannot read model file ({e.strerror or e})") from None
     try:
         with file, zipfile.ZipFile(file) as archive:
-            headers = _member_headers(path, archive)
-            meta = _read_metadata(path, archive, headers)
-            expected = _expected_arrays(path, meta, headers)
-            arrays = {name: _read_member(path, archive, name) for name in expected}
+            members = _member_names(path, archive)
+            meta = _read_metadata(path, archive, members)
+            expected = expected_arrays(path, meta)
+            for name in members:
+                if name != "metadata" and name not in expected:
+                    raise ModelFileError(f"{path}: unexpected array {name} for this "
+                                         f"architecture" + (" and optimizer" if
+                                                            _is_checkpoint(meta) else ""))
+            for name, (shape, dtype) in expected.items():
+                if name not in members:
+                    raise ModelFileError(f"{path}: array {name} is missing")
+                _check_header(path, name, _read_header(path, archive, name), shape, dtype)
+            wanted = [name for name in expected
+                      if read_checkpoint or not name.startswith(("opt.", "best."))]
+            arrays = {name: _read_member(path, archive, name) for name in wanted}
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as e:
         if isinstance(e, ModelFileError):
             raise
@@ -155,27 +220,64 @@ def load_arrays(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]
     return arrays, meta
 
 
-# (shape, dtype) of an array as its .npy header states it, read before its data.
-_Header = tuple[tuple[int, ...], np.dtype]
+def _is_checkpoint(meta: dict[str, Any]) -> bool:
+    return isinstance(meta.get("checkpoint"), dict)
 
 
-def _member_headers(path: Path, archive: zipfile.ZipFile) -> dict[str, _Header]:
-    """name -> (shape, dtype) for every "name.npy" member, from the headers alone."""
-    headers: dict[str, _Header] = {}
+def expected_arrays(path: str | Path, meta: dict[str, Any]) -> dict[str, _Header]:
+    """name -> (shape, dtype) of every array a file with this metadata holds, no more.
+
+    A model: the parameters (`parameter_specs`). A checkpoint also holds, per parameter,
+    the buffers its optimizer keeps (sgd none, momentum and nesterov "opt.v.*", adam
+    "opt.m.*" and "opt.s.*" plus the step counter "opt.step"), and "best.*" when it
+    recorded best weights.
+    """
+    specs = parameter_specs(path, meta.get("architecture"))
+    if not _is_checkpoint(meta):
+        return dict(specs)
+    config = meta.get("config")
+    optimizer = config.get("optimizer") if isinstance(config, dict) else None
+    if optimizer not in RULES:
+        raise ModelFileError(f"{path}: checkpoint's config has an unknown optimizer "
+                             f"{optimizer!r}")
+    expected = dict(specs)
+    for slot in RULES[optimizer][1]:
+        expected.update({f"opt.{slot}.{name}": spec for name, spec in specs.items()})
+    if optimizer == "adam":
+        expected["opt.step"] = ((), np.dtype(np.int64))
+    if meta["checkpoint"].get("best") is not None:
+        expected.update({f"best.{name}": spec for name, spec in specs.items()})
+    return expected
+
+
+def _member_names(path: Path, archive: zipfile.ZipFile) -> dict[str, None]:
+    """The array names of the archive's "name.npy" members, each one plain: not
+    encrypted, stored or deflated (what np.savez and np.savez_compressed write)."""
+    names: dict[str, None] = {}  # in archive order, so messages name the first offender
     for info in archive.infolist():
         name = info.filename.removesuffix(".npy")
-        if name == info.filename or name in headers:
+        if name == info.filename or name in names:
             raise ModelFileError(f"{path}: unexpected member {info.filename!r} in the archive")
-        with archive.open(info) as f:
-            version = np.lib.format.read_magic(f)
-            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                           else np.lib.format.read_array_header_2_0)
-            shape, _fortran_order, dtype = read_header(f)
-        if dtype.hasobject or dtype.names is not None or dtype.kind not in "biuf":
-            raise ModelFileError(f"{path}: array {name} has dtype {dtype}, not a number type "
-                                 "(objects are never unpickled)")
-        headers[name] = (tuple(shape), dtype)
-    return headers
+        if info.flag_bits & 0x1:
+            raise ModelFileError(f"{path}: member {info.filename!r} is encrypted")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise ModelFileError(f"{path}: member {info.filename!r} uses compression method "
+                                 f"{info.compress_type}; only stored and deflated are read")
+        names[name] = None
+    return names
+
+
+def _read_header(path: Path, archive: zipfile.ZipFile, name: str) -> _Header:
+    """(shape, dtype) of member "name.npy", from its header alone; only number dtypes."""
+    with archive.open(name + ".npy") as f:
+        version = np.lib.format.read_magic(f)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, _fortran_order, dtype = read_header(f)
+    if dtype.hasobject or dtype.names is not None or dtype.kind not in "biuf":
+        raise ModelFileError(f"{path}: array {name} has dtype {dtype}, not a number type "
+                             "(objects are never unpickled)")
+    return tuple(shape), dtype
 
 
 def _read_member(path: Path, archive: zipfile.ZipFile, name: str) -> np.ndarray:
@@ -185,17 +287,17 @@ def _read_member(path: Path, archive: zipfile.ZipFile, name: str) -> np.ndarray:
 
 
 def _read_metadata(path: Path, archive: zipfile.ZipFile,
-                   headers: dict[str, _Header]) -> dict[str, Any]:
+                   members: dict[str, None]) -> dict[str, Any]:
     """The JSON metadata, with its format name and version checked."""
-    if "metadata" not in headers:
+    if "metadata" not in members:
         raise ModelFileError(f"{path}: no metadata entry; not a digitnet model file")
-    shape, dtype = headers["metadata"]
+    shape, dtype = _read_header(path, archive, "metadata")
     if dtype != np.uint8 or len(shape) != 1 or shape[0] > MAX_METADATA_BYTES:
         raise ModelFileError(f"{path}: metadata entry must be at most {MAX_METADATA_BYTES} "
                              f"bytes of uint8, got shape {shape} of {dtype}")
     blob = _read_member(path, archive, "metadata")
     try:
-        meta = json.loads(blob.tobytes().decode())
+        meta = json.loads(blob.tobytes().decode(), parse_constant=_no_constant)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise ModelFileError(f"{path}: metadata is not valid JSON ({e})") from None
     if not isinstance(meta, dict):
@@ -213,28 +315,8 @@ def _read_metadata(path: Path, archive: zipfile.ZipFile,
     return meta
 
 
-def _expected_arrays(path: Path, meta: dict[str, Any],
-                     headers: dict[str, _Header]) -> list[str]:
-    """Check every array's header against the architecture; returns the names to read."""
-    specs = parameter_specs(path, meta.get("architecture"))
-    for name, (shape, dtype) in specs.items():
-        if name not in headers:
-            raise ModelFileError(f"{path}: array {name} is missing")
-        _check_header(path, name, headers[name], shape, dtype)
-    checkpoint = isinstance(meta.get("checkpoint"), dict)
-    largest = max(int(np.prod(shape)) for shape, _ in specs.values())
-    for name, header in headers.items():
-        if name in specs or name == "metadata":
-            continue
-        parameter = name.rsplit(".", 1)[-1]  # "best.W1", "opt.v.W1" -> "W1"
-        if checkpoint and name.startswith(("best.", "opt.")) and parameter in specs:
-            _check_header(path, name, header, *specs[parameter])
-        elif checkpoint and name.startswith("opt.") and int(np.prod(header[0])) <= largest:
-            continue  # other optimizer state, such as adam's step counter
-        else:
-            raise ModelFileError(f"{path}: unexpected array {name} {header[0]} "
-                                 f"for this architecture")
-    return [name for name in headers if name != "metadata"]
+def _no_constant(name: str) -> Any:
+    raise json.JSONDecodeError(f"{name} is not a JSON number", name, 0)
 
 
 def _check_header(path: Path, name: str, header: _Header, shape: tuple[int, ...],
@@ -295,3 +377,12 @@ def config_from_metadata(meta: dict[str, Any], path: str | Path) -> Config:
             f"{prep.get('input_shift')!r} is not supported (expected the config's input_scale "
             f"{config.input_scale!r} and shift 0)")
     return config
+
+
+def check_reject_threshold(meta: dict[str, Any], path: str | Path) -> None:
+    """The optional "reject_threshold" must be a number from 0 to 1 (a digit score)."""
+    value = meta.get("reject_threshold", 0.0)
+    if (not isinstance(value, (int, float)) or isinstance(value, bool)
+            or not 0 <= value <= 1):  # NaN fails this too
+        raise ModelFileError(f"{path}: reject_threshold must be a number from 0 to 1, "
+                             f"got {value!r}")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import html
-import json
+import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,8 +27,9 @@ import numpy as np
 
 from . import metrics
 from .constants import architecture
-from .errors import MissingExtraError, OutputError
+from .errors import MissingExtraError, ModelFileError, OutputError
 from .evaluation import Evaluation, unit_importance
+from .files import atomic_write, json_text, write_text
 from .model import Model
 
 FILES = {  # file name -> what it shows (also the captions in index.html)
@@ -38,6 +39,7 @@ FILES = {  # file name -> what it shows (also the captions in index.html)
     "hidden_units.png": "What the hidden units look for",
     "confidence.png": "Confidence of correct and wrong predictions",
 }
+REPORT_FILES = (*FILES, "metrics.json", "index.html")  # everything write_report writes
 GALLERY_SIZE = 24  # misclassified images shown (4 rows of 6)
 UNITS_SHOWN = 24  # hidden units shown (4 rows of 6)
 DPI = 100
@@ -73,10 +75,7 @@ def _figure(path: str | Path, width: float, height: float) -> Iterator[Any]:
         fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
         FigureCanvasAgg(fig)
         yield fig
-        try:
-            fig.savefig(path, dpi=DPI, facecolor="white")
-        except OSError as e:
-            raise OutputError(f"{path}: cannot write plot ({e.strerror or e})") from None
+        atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=DPI, facecolor="white"))
 
 
 def _message(ax: Any, text: str) -> None:
@@ -319,6 +318,7 @@ def write_report(model: Model, evaluation: Evaluation, images: np.ndarray,
     images (n, 28, 28) uint8 are the images `evaluation` was computed on.
     """
     require_matplotlib()
+    history = stored_history(model.metadata.get("history"), model_name)
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -326,7 +326,7 @@ def write_report(model: Model, evaluation: Evaluation, images: np.ndarray,
         raise OutputError(f"{out}: cannot create report directory ({e.strerror or e})") from None
     ev = evaluation
     importance = unit_importance(ev.mean_activation, model.params["W2"])
-    plot_learning_curves(model.metadata.get("history") or [], out / "learning_curves.png",
+    plot_learning_curves(history, out / "learning_curves.png",
                          f"Learning curves of {model_name} ({architecture(model.hidden)}, "
                          f"{model.config.preset} preset)")
     plot_confusion(ev.confusion, out / "confusion_matrix.png")
@@ -338,16 +338,44 @@ def write_report(model: Model, evaluation: Evaluation, images: np.ndarray,
                     f"(softmax of a {ev.loss_function} network's scores, which it was not "
                     "trained to calibrate)")
     figures = {"model": model_name, **ev.to_dict()}
-    _write_text(out / "metrics.json", json.dumps(figures, indent=2) + "\n")
-    _write_text(out / "index.html", _index_html(model_name, _model_summary(model), ev))
-    return {name: out / name for name in [*FILES, "metrics.json", "index.html"]}
+    write_text(out / "metrics.json", json_text(figures, indent=2) + "\n", "metrics")
+    write_text(out / "index.html", _index_html(model_name, _model_summary(model), ev), "page")
+    return {name: out / name for name in REPORT_FILES}
 
 
-def _write_text(path: Path, text: str) -> None:
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as e:
-        raise OutputError(f"{path}: cannot write ({e.strerror or e})") from None
+def stored_history(history: Any, model_name: str = "model") -> list[dict[str, Any]]:
+    """A model file's stored per-epoch history, checked: a list of objects, each with a
+    whole "epoch" and a finite "loss", and any accuracies as numbers in 0..1. Raises
+    ModelFileError naming the model and the first bad record (the file's weights may be
+    fine; only its history cannot be drawn)."""
+    if history is None:
+        return []
+    if not isinstance(history, list):
+        raise ModelFileError(f"{model_name}: stored history is malformed: expected a list of "
+                             f"epochs, got {type(history).__name__}")
+    for i, record in enumerate(history):
+        problem = _history_problem(record)
+        if problem:
+            raise ModelFileError(f"{model_name}: stored history is malformed: record {i} "
+                                 f"{problem}")
+    return history
+
+
+def _history_problem(record: Any) -> str | None:
+    def number(value: Any) -> bool:
+        return (isinstance(value, (int, float)) and not isinstance(value, bool)
+                and math.isfinite(value))
+
+    if not isinstance(record, dict):
+        return f"is {type(record).__name__}, not an object"
+    if not isinstance(record.get("epoch"), int) or isinstance(record.get("epoch"), bool):
+        return f"has epoch {record.get('epoch')!r}, not a whole number"
+    if not number(record.get("loss")):
+        return f"has loss {record.get('loss')!r}, not a finite number"
+    for key, _, _ in _ACCURACY_SERIES:
+        if key in record and not (number(record[key]) and 0 <= record[key] <= 1):
+            return f"has {key} {record[key]!r}, not a number in 0..1"
+    return None
 
 
 _CAPTIONS = {

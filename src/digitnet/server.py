@@ -4,8 +4,9 @@
                        28x28 image the network sees (plain HTML/CSS/JS from digitnet/web/)
     POST /api/predict  a PNG/JPEG image (multipart field "file", or a data URL in JSON
                        {"image": "data:image/png;base64,..."}) or a JSON 28x28 array
-                       {"pixels": [[0..255] * 28] * 28}; returns the digit, the ten
-                       probabilities and the preprocessed 28x28 input
+                       {"pixels": [[0..255] * 28] * 28}; returns the digit (null, with a
+                       "reason", when the model declines it as not a digit), its
+                       digit_score, the ten probabilities and the preprocessed 28x28 input
     GET  /api/model    the model's metadata: architecture, test accuracy, training config
     GET  /healthz      {"status": "ok"}
 
@@ -17,7 +18,10 @@ Hardening: `BodyLimit` refuses bodies over MAX_BODY_BYTES with 413 before readin
 full (from Content-Length, or while counting a chunked body); images are checked for
 PNG/JPEG magic bytes and refused from their header when larger than MAX_IMAGE_PIXELS;
 at most IMAGE_WORKERS images are decoded at once; nothing is written to disk (uploads
-are parsed in memory). The model is loaded once, before the server starts.
+are parsed in memory). Slow or idle clients are cut off (`guarded_protocol`: a deadline
+for the request headers, a body-read timeout, a keep-alive timeout), requests that are not
+valid HTTP get a JSON 400, and HEAD is answered on GET routes. The model is loaded once,
+before the server starts.
 
 Not here: authentication, TLS, rate limiting or more than one model; put a reverse proxy
 in front for anything beyond a local demo. This module needs FastAPI, uvicorn and
@@ -48,6 +52,9 @@ from .model import Model, load_model
 MAX_BODY_BYTES = 2 * 1024 * 1024  # larger request bodies get 413
 MAX_IMAGE_PIXELS = 4096 * 4096  # larger images are refused from their header, before decoding
 IMAGE_WORKERS = 2  # images decoded at the same time (each may take tens of MB while decoding)
+HEADER_TIMEOUT = 10.0  # seconds a connection has to send a whole request line and headers
+BODY_TIMEOUT = 10.0  # seconds a client may pause while sending a body before getting 408
+KEEP_ALIVE_TIMEOUT = 5.0  # seconds an idle keep-alive connection stays open after a response
 PAGE_FILES = {  # file in digitnet/web/ -> media type; served from memory
     "index.html": "text/html; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
@@ -78,7 +85,6 @@ def require_web() -> None:
     try:
         import fastapi  # noqa: F401
         import python_multipart  # noqa: F401
-        import threadpoolctl  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError as e:
         raise MissingExtraError(
@@ -188,9 +194,14 @@ def image_to_input(data: bytes) -> np.ndarray:
 
 
 def prediction(model: Model, pixels: np.ndarray) -> dict[str, Any]:
-    """Run the model on one (28, 28) uint8 input -> the JSON-ready API answer."""
+    """Run the model on one (28, 28) uint8 input -> the JSON-ready API answer: the digit,
+    or None with the reason "not a digit" when its digit score is below the threshold."""
     probabilities = model.predict_proba(pixels[None])[0]  # (10,)
-    return {"digit": int(np.argmax(probabilities)),
+    score = float(probabilities.max())
+    declined = score < model.reject_threshold
+    return {"digit": None if declined else int(np.argmax(probabilities)),
+            "reason": "not a digit" if declined else None,
+            "digit_score": score,
             "probabilities": [float(p) for p in probabilities],
             "input": pixels.tolist()}
 
@@ -210,6 +221,7 @@ def model_info(model: Model, name: str) -> dict[str, Any]:
         "data_source": meta.get("data_source"),
         "created": meta.get("created"),
         "digitnet_version": meta.get("digitnet_version"),
+        "reject_threshold": model.reject_threshold,
     }
 
 
@@ -250,7 +262,12 @@ class BodyLimit:
                 return
         chunks, size = [], 0
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), BODY_TIMEOUT)
+            except asyncio.TimeoutError:
+                await _send_error(send, 408, f"request body stalled: nothing received for "
+                                             f"{BODY_TIMEOUT:g} seconds", close=True)
+                return
             if message["type"] == "http.disconnect":
                 return  # the client went away; nothing to answer
             chunks.append(message.get("body", b""))
@@ -279,7 +296,7 @@ class BodyLimit:
 async def _send_error(send: Any, status: int, message: str, close: bool = False) -> None:
     """Answer a raw ASGI request with {"error": message}; `close` ends the connection
     (used when the rest of the body is left unread)."""
-    body = json.dumps({"error": message}).encode()
+    body = json.dumps({"error": message}, allow_nan=False).encode()
     headers = [(b"content-type", b"application/json"),
                (b"content-length", str(len(body)).encode())]
     if close:
@@ -324,7 +341,12 @@ def _openapi_body() -> dict[str, Any]:
 
 
 class Prediction(BaseModel):
-    digit: int = Field(ge=0, le=9, description="the most probable digit")
+    digit: int | None = Field(ge=0, le=9, description="the most probable digit, or null when "
+                                                      "the model declines the picture")
+    reason: str | None = Field(description="why digit is null ('not a digit'), else null")
+    digit_score: float = Field(ge=0, le=1, description="the largest probability; below the "
+                                                       "model's reject_threshold it is not a "
+                                                       "digit")
     probabilities: list[float] = Field(min_length=10, max_length=10,
                                        description="probability of each digit 0..9")
     input: list[list[int]] = Field(description="the 28x28 input the network saw, 0..255")
@@ -340,6 +362,8 @@ class ModelInfo(BaseModel):
     data_source: str | None
     created: str | None
     digitnet_version: str | None
+    reject_threshold: float = Field(description="digit scores below this are 'not a digit' "
+                                                "(0: the model never declines)")
 
 
 class Health(BaseModel):
@@ -454,7 +478,14 @@ def _page_route(app: FastAPI, path: str, file: str, pages: dict[str, bytes]) -> 
     async def serve_file() -> Response:
         return Response(pages[file], media_type=PAGE_FILES[file], headers=PAGE_HEADERS)
 
-    app.get(path, include_in_schema=False)(serve_file)
+    _get(app, path, serve_file, include_in_schema=False)
+
+
+def _get(app: FastAPI, path: str, endpoint: Any, **options: Any) -> None:
+    """Route GET `path` to `endpoint`, and HEAD too (the same headers, no body; uvicorn
+    drops the body of a HEAD response). HEAD stays out of the OpenAPI spec."""
+    app.get(path, **options)(endpoint)
+    app.head(path, include_in_schema=False)(endpoint)
 
 
 def create_app(model: Model, name: str = "model") -> FastAPI:
@@ -472,9 +503,9 @@ def create_app(model: Model, name: str = "model") -> FastAPI:
     app.post("/api/predict", response_model=Prediction, responses=ERROR_RESPONSES,
              openapi_extra=_openapi_body(),
              summary="Classify a drawn digit (image or 28x28 array)")(predict)
-    app.get("/api/model", response_model=ModelInfo,
-            summary="The served model's metadata")(get_model)
-    app.get("/healthz", response_model=Health, summary="Liveness check")(healthz)
+    _get(app, "/api/model", get_model, response_model=ModelInfo,
+         summary="The served model's metadata")
+    _get(app, "/healthz", healthz, response_model=Health, summary="Liveness check")
     pages = _page_files()
     _page_route(app, "/", "index.html", pages)
     _page_route(app, "/static/app.js", "app.js", pages)
@@ -485,6 +516,79 @@ def create_app(model: Model, name: str = "model") -> FastAPI:
 
 # ---------------------------------------------------------------------------------------
 # Running it
+
+
+def guarded_protocol() -> type:
+    """uvicorn's h11 HTTP protocol with what it lacks for facing slow or broken clients.
+
+    - A connection must deliver a complete request line and headers within HEADER_TIMEOUT
+      seconds of opening, and of each response (uvicorn's keep-alive timer restarts with
+      every byte, so a client dribbling a header byte at a time would hold it forever);
+      otherwise it gets 408 with a JSON error (or, if it sent nothing, is just closed).
+    - A request h11 cannot parse (bad framing, no Host) gets 400 with a JSON error, like
+      every other refusal, rather than uvicorn's text/plain.
+    Bodies are timed by BodyLimit (BODY_TIMEOUT), idle keep-alive by uvicorn
+    (KEEP_ALIVE_TIMEOUT). The h11 protocol is used even when httptools is installed, so
+    these hold everywhere.
+    """
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class GuardedH11Protocol(H11Protocol):
+        header_deadline: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._arm_header_deadline()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.conn.their_state is not h11.IDLE:  # the headers are in
+                self._disarm_header_deadline()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._arm_header_deadline()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm_header_deadline()
+            super().connection_lost(exc)
+
+        def send_400_response(self, msg: str) -> None:
+            _write_raw_error(self.transport, 400, f"invalid HTTP request: {msg}")
+
+        def _arm_header_deadline(self) -> None:
+            self._disarm_header_deadline()
+            self.header_deadline = self.loop.call_later(HEADER_TIMEOUT, self._headers_too_slow)
+
+        def _disarm_header_deadline(self) -> None:
+            if self.header_deadline is not None:
+                self.header_deadline.cancel()
+                self.header_deadline = None
+
+        def _headers_too_slow(self) -> None:
+            self.header_deadline = None
+            if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+                return
+            if self.conn.trailing_data[0]:  # part of a request came: tell the client
+                _write_raw_error(self.transport, 408, f"request headers not received within "
+                                                      f"{HEADER_TIMEOUT:g} seconds")
+            else:
+                self.transport.close()  # idle since connecting or since the last response
+
+    return GuardedH11Protocol
+
+
+def _write_raw_error(transport: Any, status: int, message: str) -> None:
+    """Write a whole HTTP/1.1 error response {"error": message} and close the connection
+    (for when no request was parsed, so h11 cannot frame one)."""
+    reason = {400: "Bad Request", 408: "Request Timeout"}[status]
+    body = json.dumps({"error": message}, allow_nan=False).encode()
+    head = (f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n").encode()
+    transport.write(head + body)
+    transport.close()
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -536,7 +640,8 @@ def serve(model_path: str | Path, host: str = "127.0.0.1", port: int = 8000,
     print(f"digitnet: serving {arch} model {Path(model_path).name} at {url_of(sock)} "
           f"(Ctrl-C to stop)", flush=True)
     config = uvicorn.Config(app, log_level="warning" if quiet else "info",
-                            access_log=not quiet, lifespan="off", server_header=False)
+                            access_log=not quiet, lifespan="off", server_header=False,
+                            http=guarded_protocol(), timeout_keep_alive=KEEP_ALIVE_TIMEOUT)
     try:
         uvicorn.Server(config).run(sockets=[sock])  # until Ctrl-C, then a graceful shutdown
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled: stopping is normal

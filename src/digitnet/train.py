@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from . import augment, network, nondigits, optim, seed
+from . import augment, network, nondigits, optim, seed, threads
 from .config import Config
 from .errors import TrainingDiverged
 from .inputs import network_inputs
@@ -269,6 +269,7 @@ def fit(
         x_train, x_val = _in_order(x_train, pixels), _in_order(x_val, pixels)
         x_test = _in_order(x_test, pixels) if x_test is not None else None
 
+    fixed_threads = threads.configured(config.threads)  # 0: measure before each epoch
     try:
         with _ink_ordered(state, pixels), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # divergence is raised, not warned
@@ -276,16 +277,20 @@ def fit(
             stopped_early = False
             try:
                 while state.epoch < config.epochs and not stopped_early:
-                    record = _train_one_epoch(state, config, images, x_train, y_train, pixels,
-                                              progress)
-                    record["train_accuracy"] = evaluate(state.params, x_train[:TRAIN_SAMPLE],
-                                                        y_train[:TRAIN_SAMPLE], config.loss)[0]
-                    if len(x_val):
-                        record["val_accuracy"] = evaluate(state.params, x_val, y_val,
-                                                          config.loss)[0]
-                    if config.test_every_epoch and x_test is not None:
-                        record["test_accuracy"] = evaluate(state.params, x_test, test[1],
-                                                           config.loss)[0]
+                    n_threads = fixed_threads or _fastest_threads(config, len(x_train))
+                    with threads.limited(n_threads):
+                        record = _train_one_epoch(state, config, images, x_train, y_train,
+                                                  pixels, progress)
+                        record["train_accuracy"] = evaluate(
+                            state.params, x_train[:TRAIN_SAMPLE], y_train[:TRAIN_SAMPLE],
+                            config.loss)[0]
+                        if len(x_val):
+                            record["val_accuracy"] = evaluate(state.params, x_val, y_val,
+                                                              config.loss)[0]
+                        if config.test_every_epoch and x_test is not None:
+                            record["test_accuracy"] = evaluate(state.params, x_test, test[1],
+                                                               config.loss)[0]
+                    record["threads"] = n_threads
                     state.history.append(record)
                     stopped_early = _early_stopping(state, config, record)
                     saved = _copy_state(state) if saved is not None else None
@@ -312,6 +317,12 @@ def fit(
                        stopped_early=stopped_early,
                        best_epoch=kept.epoch if kept is not None else None,
                        reject_threshold=threshold)
+
+
+def _fastest_threads(config: Config, n_train: int) -> int:
+    """The BLAS thread count that runs this network's products fastest right now."""
+    batch = seed.BLOCK if config.is_seed_algorithm else config.batch_size
+    return threads.fastest(max(1, min(batch, n_train)), config.hidden, config.dtype)
 
 
 def _train_one_epoch(state: TrainState, config: Config, images: np.ndarray, x: np.ndarray,

@@ -6,7 +6,8 @@
 
 (() => {
   const SIZE = 280;        // the pad's drawing units (CSS scales it to the card)
-  const BRUSH = 22;        // stroke width in drawing units: about MNIST's once shrunk to 20x20
+  const BRUSH = 22;        // default stroke width in drawing units: about MNIST's once shrunk
+                           // to 20x20; the "Pen width" slider changes it
   const INK = "#111";
   const PAPER = "#fff";
   const DEBOUNCE_MS = 120; // wait this long after the last stroke movement before predicting
@@ -15,6 +16,7 @@
   const $ = (id) => document.getElementById(id);
   const pad = $("pad"), drop = $("drop"), seen = $("seen"), result = $("result");
   const guess = $("guess"), confidence = $("confidence"), statusLine = $("status");
+  const sure = $("sure"), pen = $("pen");
   const ctx = pad.getContext("2d");
   const seenCtx = seen.getContext("2d");
 
@@ -53,9 +55,14 @@
     statusLine.classList.toggle("error", isError);
   }
 
+  // data.digit is null when the model declines the picture as not a digit; its
+  // digit_score (the largest probability) was below the model's threshold.
   function showPrediction(data) {
-    guess.textContent = String(data.digit);
-    confidence.textContent = percent(data.probabilities[data.digit]);
+    const declined = data.digit === null;
+    result.dataset.verdict = declined ? "not-a-digit" : "digit";
+    guess.textContent = declined ? "not a digit" : String(data.digit);
+    confidence.textContent = percent(declined ? data.digit_score : data.probabilities[data.digit]);
+    sure.textContent = declined ? "digit score" : "sure";
     data.probabilities.forEach((p, d) => {
       bars[d].fill.style.height = `${(100 * p).toFixed(2)}%`;
       bars[d].pct.textContent = p >= 0.005 ? percent(p) : "";
@@ -72,8 +79,10 @@
   }
 
   function resetPrediction() {
+    delete result.dataset.verdict;
     guess.textContent = "?";
     confidence.textContent = "–";
+    sure.textContent = "sure";
     for (const b of bars) {
       b.fill.style.height = "0";
       b.pct.textContent = "";
@@ -156,7 +165,7 @@
 
   function stroke(from, to) {
     ctx.strokeStyle = INK;
-    ctx.lineWidth = BRUSH;
+    ctx.lineWidth = pen.valueAsNumber || BRUSH;
     ctx.lineCap = ctx.lineJoin = "round";
     ctx.beginPath();
     ctx.moveTo(from.x, from.y);

@@ -1,0 +1,100 @@
+"""How many BLAS threads to train with, chosen from the cores that are actually free.
+
+NumPy's matrix products run on OpenBLAS (or another BLAS), which by default starts one
+thread per core. On a quiet machine that is right. When another program holds one of
+the cores, the BLAS thread that lands there waits for it, and the others spin while they
+wait: an epoch that takes 2.4 s quiet took 7 to 9 s with one of two cores busy. One
+thread on the free core would take about twice the quiet time, not three and a half.
+
+So, unless told how many threads to use, training measures: before each epoch it times a
+few matrix products of the epoch's own shapes with one thread and with all of them, and
+keeps the faster (`fastest`). The products are on made-up numbers, so measuring never
+touches the training itself. Which count was used is recorded in each epoch's history.
+
+The count matters for reproducibility: a BLAS may add up a product in a different order
+with a different number of threads, so the last bits of the weights (and after many
+epochs, a test figure's last digit) can differ. The same seed with the same thread count
+and the same BLAS gives bit-identical weights; fix the count (`--threads`, or the
+DIGITNET_THREADS environment variable) to reproduce a run exactly.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from .constants import PIXELS
+from .errors import ConfigError
+
+ENVIRONMENT = "DIGITNET_THREADS"  # a whole number: the thread count when none is configured
+PROBE_ROUNDS = 7  # timed products per candidate (interleaved, the median is kept)
+MARGIN = 0.9  # more threads must be at least 10% faster to be chosen
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _controller() -> Any:
+    """A controller of every BLAS loaded now (made anew: a library may load later)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+@contextmanager
+def limited(threads: int, controller: Any = None) -> Iterator[None]:
+    """Inside the block, BLAS uses at most `threads` threads; the old limit comes back after."""
+    with (controller or _controller()).limit(limits=threads, user_api="blas"):
+        yield
+
+
+def configured(threads: int) -> int:
+    """The thread count to use: `threads` if > 0, else DIGITNET_THREADS if set, else 0
+    (meaning: measure with `fastest`). Raises ConfigError for a bad DIGITNET_THREADS."""
+    if threads > 0:
+        return threads
+    text = os.environ.get(ENVIRONMENT, "").strip()
+    if not text:
+        return 0
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"{ENVIRONMENT} must be a whole number >= 1, got {text!r}")
+    return int(text)
+
+
+def fastest(batch: int, hidden: int, dtype: np.dtype | str, cores: int | None = None) -> int:
+    """1 or `cores` (default: the available cores), whichever runs this network's two big
+    products, (batch, 784) @ (784, hidden) and its transpose, faster right now.
+
+    Each candidate runs PROBE_ROUNDS times, interleaved so that a change of load hits both;
+    more threads win only if their median is at least 10% lower. Takes tens of ms.
+    """
+    cores = available_cores() if cores is None else cores
+    if cores <= 1:
+        return 1
+    rng = np.random.default_rng(0)  # made-up operands: the training's generator is untouched
+    x = rng.random((batch, PIXELS), dtype=np.float32).astype(dtype)
+    w = rng.random((PIXELS, hidden), dtype=np.float32).astype(dtype)
+    h = np.empty((batch, hidden), dtype)
+    g = np.empty((PIXELS, hidden), dtype)
+    times: dict[int, list[float]] = {1: [], cores: []}
+    controller = _controller()
+    for _ in range(PROBE_ROUNDS):
+        for n, seconds in times.items():
+            with limited(n, controller):
+                start = time.perf_counter()
+                np.matmul(x, w, out=h)  # forward:  x @ W1
+                np.matmul(x.T, h, out=g)  # backward: x.T @ dh
+                seconds.append(time.perf_counter() - start)
+    one, many = statistics.median(times[1]), statistics.median(times[cores])
+    return cores if many < MARGIN * one else 1

@@ -1,0 +1,66 @@
+"""BLAS thread choice: the configured count wins, DIGITNET_THREADS is read and checked,
+the measured choice is 1 or all cores, the count used is recorded, and the same seed with
+the same thread count gives bit-identical weights."""
+
+import numpy as np
+import pytest
+
+from digitnet import Classifier, ConfigError, threads
+from digitnet.config import Config
+
+
+def test_configured_count_wins_over_the_environment(monkeypatch):
+    monkeypatch.setenv(threads.ENVIRONMENT, "2")
+    assert threads.configured(1) == 1
+    assert threads.configured(0) == 2
+    monkeypatch.delenv(threads.ENVIRONMENT)
+    assert threads.configured(0) == 0  # 0: measure
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "two", "1.5"])
+def test_a_bad_environment_value_is_a_clear_error(monkeypatch, bad):
+    monkeypatch.setenv(threads.ENVIRONMENT, bad)
+    with pytest.raises(ConfigError, match=f"{threads.ENVIRONMENT} must be a whole number"):
+        threads.configured(0)
+
+
+def test_negative_threads_is_refused():
+    with pytest.raises(ValueError, match="threads must be >= 0, got -1"):
+        Config(threads=-1)
+
+
+def test_the_measured_choice_is_one_thread_or_all_cores():
+    assert threads.fastest(32, 64, "float32", cores=1) == 1
+    cores = threads.available_cores()
+    assert threads.fastest(64, 256, "float32") in {1, cores}
+
+
+def test_limited_sets_and_restores_the_blas_limit():
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    before = blas_threads()
+    with threads.limited(1):
+        assert all(n == 1 for n in blas_threads())
+    assert blas_threads() == before
+
+
+def _train(mnist, n_threads):
+    clf = Classifier(hidden=64, epochs=2, val_split=1000, threads=n_threads, seed=7)
+    return clf.fit(mnist.x_train[:6000], mnist.y_train[:6000])
+
+
+@pytest.mark.parametrize("n_threads", sorted({1, threads.available_cores()}))
+def test_same_seed_and_thread_count_give_bit_identical_weights(mnist, n_threads):
+    first, second = _train(mnist, n_threads), _train(mnist, n_threads)
+    for name, w in first.model_.params.items():
+        assert np.array_equal(w, second.model_.params[name]), name
+    assert [r["threads"] for r in first.history_] == [n_threads, n_threads]
+
+
+def test_the_measured_count_is_recorded_per_epoch(mnist, monkeypatch):
+    monkeypatch.delenv(threads.ENVIRONMENT, raising=False)
+    history = _train(mnist, 0).history_
+    assert all(r["threads"] in {1, threads.available_cores()} for r in history)
