@@ -133,3 +133,75 @@ def test_augment_command_writes_a_png(tmp_path):
                           str(tmp_path / "missing" / "g.png")], capture_output=True, text=True,
                          timeout=120)
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "cannot write" in bad.stderr
+
+
+# ---- pen width, binarization, blur, aspect and refit (issue 14) -------------------------
+
+WRITERS = Augmentation(aspect=0.3, pen=1.5, binarize=0.5, blur=1.0, refit=True)
+
+
+@pytest.mark.parametrize("aug", [WRITERS, Augmentation(pen=1.0), Augmentation(blur=1.0),
+                                 Augmentation(binarize=1.0), Augmentation(aspect=0.3),
+                                 Augmentation(refit=True)])
+def test_each_new_step_keeps_shape_and_is_seeded(mnist, aug):
+    images = mnist.x_train[:64]
+    a = augment.augment(images, np.random.default_rng(5), aug)
+    b = augment.augment(images, np.random.default_rng(5), aug)
+    assert a.shape == (64, 28, 28) and a.dtype == np.float32
+    assert np.isfinite(a).all() and a.min() >= -1e-3 and a.max() <= 255 + 1e-3
+    np.testing.assert_array_equal(a, b)
+
+
+def test_pen_width_thickens_and_thins(mnist):
+    images = mnist.x_train[:50].astype(np.float32)
+    ink = (images > 127).sum()
+    assert (augment.pen_width(images, np.full(50, 1.0)) > 127).sum() > 1.5 * ink
+    assert (augment.pen_width(images, np.full(50, -0.5)) > 127).sum() < ink
+    np.testing.assert_array_equal(augment.pen_width(images, np.zeros(50)), images)
+
+
+def test_binarize_leaves_only_ink_and_paper(mnist):
+    out = augment.binarize(mnist.x_train[:10], np.full(10, 0.5))
+    assert set(np.unique(out)) == {0.0, 255.0}
+
+
+def test_blur_spreads_ink_keeps_mass_and_zero_width_is_identity(mnist):
+    images = mnist.x_train[:10].astype(np.float32)
+    np.testing.assert_allclose(augment.blur(images, np.zeros(10)), images, atol=1e-3)
+    blurred = augment.blur(images, np.full(10, 1.0))
+    assert (blurred > 0).sum() > 1.3 * (images > 0).sum()
+    np.testing.assert_allclose(blurred.sum(axis=(1, 2)), images.sum(axis=(1, 2)), rtol=0.02)
+
+
+def test_refit_restores_the_box_and_centre(mnist):
+    images = mnist.x_train[:100].astype(np.float32)
+    # already normalized: at most shifted by a pixel, or faint specks outside the box dropped
+    same = augment.refit(images, augment.box_size(images))
+    assert np.abs(same - images).mean() < 1.0
+    small = augment.augment(images, np.random.default_rng(0), Augmentation(scale=0.3))
+    fixed = augment.refit(small, 20)
+    assert (augment.box_size(fixed) >= 19).all() and (augment.box_size(fixed) <= 21).all()
+    mass = fixed.sum(axis=(1, 2))
+    rows = fixed.sum(axis=2) @ np.arange(28) / mass
+    cols = fixed.sum(axis=1) @ np.arange(28) / mass
+    assert np.abs(rows - 14).max() < 1 and np.abs(cols - 14).max() < 1
+    np.testing.assert_allclose(fixed.max(axis=(1, 2)), 255, rtol=1e-5)
+    np.testing.assert_array_equal(augment.refit(np.zeros((2, 28, 28))), 0)
+
+
+def test_aspect_changes_width_not_height():
+    bar = np.zeros((1, 28, 28), np.float32)
+    bar[0, 8:20, 10:18] = 255
+    out = augment.augment(np.repeat(bar, 20, axis=0), np.random.default_rng(2),
+                          Augmentation(aspect=0.4))
+    widths = (out > 127).any(axis=1).sum(axis=1)
+    heights = (out > 127).any(axis=2).sum(axis=1)
+    assert np.ptp(widths) >= 3 and np.ptp(heights) <= 1
+
+
+def test_new_settings_are_checked_and_off_by_default():
+    assert not Augmentation().active
+    with pytest.raises(ValueError, match="binarize"):
+        Augmentation(binarize=1.5)
+    with pytest.raises(ValueError, match="pen"):
+        Augmentation(pen=-1)

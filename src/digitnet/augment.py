@@ -10,6 +10,21 @@ at a source point (sy, sx), read by bilinear interpolation (zero outside the ima
              with a normalised Gaussian of width sigma (zero outside the image), so
              neighbouring pixels move together, like a rubber sheet.
 
+Then changes in how the digit was written and scanned, each optional and per image:
+
+    aspect:    the affine map also stretches x against y by a factor exp(U(-a, a))
+    pen:       thicker or thinner strokes, by U(-pen / 3, pen) pixels: a blend towards a
+               grey dilation (3x3 maximum) or erosion (3x3 minimum), repeated for
+               changes beyond one pixel
+    binarize:  with probability p, strokes thresholded to pure ink / no ink
+    blur:      a Gaussian blur of random width in [0, blur] pixels
+    refit:     the digit re-normalized the way `images.preprocess` does it: the box around
+               its ink (above a quarter of the peak) scaled back to the size it had before
+               these steps (20 pixels on its longer side for nearly every MNIST digit), its
+               centre of mass put at (14, 14), the peak stretched to 255. Without this, a
+               thickened, stretched or rotated digit would have a size and placement that
+               `preprocess` never produces.
+
 Everything is vectorized over the batch: the Gaussian convolution is two small matrix
 products, and the interpolation gathers four neighbours for all pixels at once. All
 randomness comes from the `np.random.Generator` passed in. Images are (n, 28, 28) on the
@@ -24,7 +39,8 @@ import numpy as np
 
 from .constants import SIDE
 
-CENTRE = (SIDE - 1) / 2
+CENTRE = (SIDE - 1) / 2  # the middle of the image, for rotations
+CENTER = 14.0  # where preprocess puts the centre of mass
 
 
 @dataclass(frozen=True)
@@ -37,19 +53,33 @@ class Augmentation:
     translate: float = 0.0  # pixels: shift uniform in [-translate, translate] on each axis
     elastic_alpha: float = 0.0  # pixels: strength of the elastic field (0 = none)
     elastic_sigma: float = 5.0  # pixels: smoothness of the elastic field
+    aspect: float = 0.0  # log of the largest width/height stretch: factor exp(U(-a, a))
+    pen: float = 0.0  # pixels: stroke width change uniform in [-pen / 3, pen] (0 = none)
+    binarize: float = 0.0  # probability of thresholding an image's strokes to 0 / 255
+    blur: float = 0.0  # pixels: Gaussian blur width uniform in [0, blur] (0 = none)
+    refit: bool = False  # re-normalize to a 20x20 box, centred by mass, as preprocess does
 
     def __post_init__(self) -> None:
-        for name in ("rotation", "scale", "shear", "translate", "elastic_alpha"):
+        for name in ("rotation", "scale", "shear", "translate", "elastic_alpha", "aspect",
+                     "pen", "blur"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         if self.scale >= 1:
             raise ValueError(f"scale must be < 1, got {self.scale!r}")
         if self.elastic_sigma <= 0:
             raise ValueError(f"elastic_sigma must be > 0, got {self.elastic_sigma!r}")
+        if not 0 <= self.binarize <= 1:
+            raise ValueError(f"binarize must be in [0, 1], got {self.binarize!r}")
+
+    @property
+    def geometric(self) -> bool:
+        """True when the affine + elastic resampling has anything to do."""
+        return any((self.rotation, self.scale, self.shear, self.translate, self.elastic_alpha,
+                    self.aspect))
 
     @property
     def active(self) -> bool:
-        return any((self.rotation, self.scale, self.shear, self.translate, self.elastic_alpha))
+        return self.geometric or any((self.pen, self.binarize, self.blur, self.refit))
 
 
 def gaussian_matrix(sigma: float, size: int = SIDE) -> np.ndarray:
@@ -88,6 +118,9 @@ def affine_matrices(rng: np.random.Generator, n: int, aug: Augmentation) -> np.n
     m[:, 0, 0], m[:, 0, 1] = cos / zoom, (cos * tan - sin) / zoom
     m[:, 1, 0], m[:, 1, 1] = sin / zoom, (sin * tan + cos) / zoom
     m[:, :, 2] = shift
+    if aug.aspect:  # the output is the source stretched by `stretch` along x
+        stretch = np.exp(rng.uniform(-aug.aspect, aug.aspect, n))
+        m[:, :, 1] /= stretch[:, None]
     return m
 
 
@@ -122,9 +155,108 @@ def bilinear(images: np.ndarray, sy: np.ndarray, sx: np.ndarray) -> np.ndarray:
     return top
 
 
+def _neighbourhood(images: np.ndarray, reduce: np.ufunc) -> np.ndarray:
+    """The 3x3 maximum (reduce=np.maximum) or minimum of each pixel of (n, 28, 28);
+    pixels outside the image count as 0."""
+    padded = np.pad(images, ((0, 0), (1, 1), (1, 1)))
+    rows = reduce(reduce(padded[:, :-2], padded[:, 1:-1]), padded[:, 2:])  # (n, 28, 30)
+    return reduce(reduce(rows[:, :, :-2], rows[:, :, 1:-1]), rows[:, :, 2:])
+
+
+def pen_width(images: np.ndarray, change: np.ndarray) -> np.ndarray:
+    """Thicken (change > 0) or thin (change < 0) strokes of (n, 28, 28) by |change| pixels.
+
+    change (n,): whole pixels are whole 3x3 dilations (erosions); the fraction left over
+    blends towards one more. change 0 returns the image unchanged. Returns float32.
+    """
+    out = np.asarray(images, np.float32).copy()
+    steps = np.abs(change)
+    for step in range(int(np.ceil(steps.max(initial=0)))):
+        weight = np.clip(steps - step, 0, 1).astype(np.float32)[:, None, None]  # (n, 1, 1)
+        grow = _neighbourhood(out, np.maximum)
+        shrink = _neighbourhood(out, np.minimum)
+        target = np.where((change > 0)[:, None, None], grow, shrink)
+        out += weight * (target - out)
+    return out
+
+
+def binarize(images: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Ink at or above thresholds (n,) times each image's peak becomes 255, the rest 0."""
+    images = np.asarray(images, np.float32)
+    peak = images.max(axis=(1, 2), keepdims=True)
+    return np.where(images >= thresholds[:, None, None] * peak, 255, 0).astype(np.float32)
+
+
+def blur(images: np.ndarray, sigmas: np.ndarray) -> np.ndarray:
+    """Gaussian blur of each image (n, 28, 28) with its own width sigmas (n,), in pixels
+    (0 = unchanged); zero outside the image. Returns float32."""
+    images = np.asarray(images, np.float32)
+    offsets = np.arange(SIDE, dtype=np.float32)
+    d2 = (offsets[:, None] - offsets[None, :]) ** 2  # (28, 28)
+    s2 = 2 * np.maximum(sigmas, 1e-3).astype(np.float32) ** 2
+    k = np.exp(-d2[None] / s2[:, None, None])  # (n, 28, 28), one kernel matrix per image
+    reach = np.arange(-SIDE, SIDE + 1, dtype=np.float32) ** 2
+    k /= np.exp(-reach[None] / s2[:, None]).sum(axis=1)[:, None, None]  # weights sum to 1
+    return k @ images @ k.transpose(0, 2, 1)
+
+
+def ink_extent(images: np.ndarray, threshold: float = 0.25) -> tuple[np.ndarray, ...]:
+    """First row, last row, first column, last column (each (n,)) of the box around the
+    pixels of images (n, 28, 28) above `threshold` of each image's peak. A blank image
+    gives an empty box (first > last)."""
+    peak = images.max(axis=(1, 2))
+    inked = images > threshold * np.maximum(peak, 1e-6)[:, None, None]
+    rows, cols = inked.any(axis=2), inked.any(axis=1)  # (n, 28) each
+    index = np.arange(SIDE)
+    return (np.where(rows, index, SIDE).min(axis=1), np.where(rows, index, -1).max(axis=1),
+            np.where(cols, index, SIDE).min(axis=1), np.where(cols, index, -1).max(axis=1))
+
+
+def box_size(images: np.ndarray) -> np.ndarray:
+    """The longer side (n,), in pixels, of the box around each image's ink (0 if blank)."""
+    r0, r1, c0, c1 = ink_extent(np.asarray(images, np.float32).reshape(-1, SIDE, SIDE))
+    return np.maximum(np.maximum(r1 - r0, c1 - c0) + 1, 0)
+
+
+def refit(images: np.ndarray, box: float | np.ndarray = 20) -> np.ndarray:
+    """Re-normalize digits (n, 28, 28) as `images.preprocess` would: float32 (n, 28, 28).
+
+    The box around pixels above INK_THRESHOLD (0.25) of each image's peak is scaled so
+    its longer side is `box` pixels (a number, or one per image (n,)), keeping the
+    aspect ratio; fainter pixels outside it are dropped, the centre of mass is moved to
+    (14, 14) to within half a pixel, and the peak stretched to 255. Blank images stay
+    blank. An image already that size is only shifted by whole pixels, so it is not
+    blurred; otherwise sampling is bilinear (preprocess anti-aliases when shrinking).
+    """
+    x = np.asarray(images, np.float32).reshape(-1, SIDE, SIDE)
+    r0, r1, c0, c1 = ink_extent(x)
+    index = np.arange(SIDE)
+    in_box = ((index[None, :, None] >= r0[:, None, None])
+              & (index[None, :, None] <= r1[:, None, None])
+              & (index[None, None, :] >= c0[:, None, None])
+              & (index[None, None, :] <= c1[:, None, None]))
+    x = np.where(in_box, x, 0)
+    extent = np.maximum(r1 - r0, c1 - c0) + 1  # (n,) pixels
+    zoom = np.where(extent > 0, np.asarray(box) / np.maximum(extent, 1), 1).astype(np.float32)
+    mass = np.maximum(x.sum(axis=(1, 2)), 1e-6)
+    pos = index.astype(np.float32)
+    cy = x.sum(axis=2) @ pos / mass  # (n,) centres of mass
+    cx = x.sum(axis=1) @ pos / mass
+    # read the output's centre from the source's centre of mass, rounded to whole pixels
+    # as preprocess shifts (so at zoom 1 every sample falls on a pixel)
+    cy, cx = CENTER + np.rint(cy - CENTER), CENTER + np.rint(cx - CENTER)
+    grid = pos - CENTER
+    sy = cy[:, None, None] + grid[None, :, None] / zoom[:, None, None]  # (n, 28, 1)
+    sx = cx[:, None, None] + grid[None, None, :] / zoom[:, None, None]  # (n, 1, 28)
+    out = bilinear(x, np.broadcast_to(sy, x.shape), np.broadcast_to(sx, x.shape))
+    top = out.max(axis=(1, 2), keepdims=True)
+    return np.where(top > 0, out * (255 / np.maximum(top, 1e-6)), 0).astype(np.float32)
+
+
 def augment(images: np.ndarray, rng: np.random.Generator, aug: Augmentation,
             chunk: int = 4096) -> np.ndarray:
-    """One random affine + elastic distortion of each image (n, 28, 28) -> float32 (n, 28, 28).
+    """One random distortion of each image (n, 28, 28) -> float32 (n, 28, 28): affine +
+    elastic, then pen width, binarization, blur and refit, as `aug` says (in that order).
 
     With nothing active the images come back unchanged (as float32).
     """
@@ -132,19 +264,35 @@ def augment(images: np.ndarray, rng: np.random.Generator, aug: Augmentation,
     if not aug.active:
         return images.astype(np.float32)
     out = np.empty(images.shape, np.float32)
-    gy, gx = np.meshgrid(np.arange(SIDE, dtype=np.float32) - CENTRE,
-                         np.arange(SIDE, dtype=np.float32) - CENTRE, indexing="ij")
     for start in range(0, len(images), chunk):
         part = images[start : start + chunk]
-        m = affine_matrices(rng, len(part), aug).astype(np.float32)[:, :, :, None, None]
-        sy = m[:, 0, 0] * gy + m[:, 0, 1] * gx + (CENTRE + m[:, 0, 2])  # (k, 28, 28)
-        sx = m[:, 1, 0] * gy + m[:, 1, 1] * gx + (CENTRE + m[:, 1, 2])
-        if aug.elastic_alpha:
-            field = elastic_field(rng, len(part), aug.elastic_alpha, aug.elastic_sigma)
-            sy += field[:, 0]
-            sx += field[:, 1]
-        out[start : start + chunk] = bilinear(part, sy, sx)
+        size = box_size(part) if aug.refit else None  # the size preprocess gave each digit
+        part = _resample(part, rng, aug) if aug.geometric else part.astype(np.float32)
+        if aug.pen:  # thinning goes a third as far: a thin stroke would break up
+            part = pen_width(part, rng.uniform(-aug.pen / 3, aug.pen, len(part)))
+        if aug.binarize:
+            chosen = rng.random(len(part)) < aug.binarize
+            part[chosen] = binarize(part[chosen], rng.uniform(0.25, 0.6, int(chosen.sum())))
+        if aug.blur:
+            part = blur(part, rng.uniform(0, aug.blur, len(part)))
+        if aug.refit:
+            part = refit(part, size)
+        out[start : start + chunk] = part
     return out
+
+
+def _resample(images: np.ndarray, rng: np.random.Generator, aug: Augmentation) -> np.ndarray:
+    """One random affine + elastic distortion of each image (k, 28, 28) -> float32."""
+    gy, gx = np.meshgrid(np.arange(SIDE, dtype=np.float32) - CENTRE,
+                         np.arange(SIDE, dtype=np.float32) - CENTRE, indexing="ij")
+    m = affine_matrices(rng, len(images), aug).astype(np.float32)[:, :, :, None, None]
+    sy = m[:, 0, 0] * gy + m[:, 0, 1] * gx + (CENTRE + m[:, 0, 2])  # (k, 28, 28)
+    sx = m[:, 1, 0] * gy + m[:, 1, 1] * gx + (CENTRE + m[:, 1, 2])
+    if aug.elastic_alpha:
+        field = elastic_field(rng, len(images), aug.elastic_alpha, aug.elastic_sigma)
+        sy += field[:, 0]
+        sx += field[:, 1]
+    return bilinear(images, sy, sx)
 
 
 def sample_grid(images: np.ndarray, rng: np.random.Generator, aug: Augmentation,

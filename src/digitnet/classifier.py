@@ -62,6 +62,8 @@ class Classifier:
         meta.update(history=result.history, train_seconds=result.train_seconds,
                     test_accuracy=result.test_accuracy, test_loss=result.test_loss,
                     best_epoch=result.best_epoch)
+        if result.reject_threshold is not None:
+            meta["reject_threshold"] = result.reject_threshold
         self.model_ = Model(result.params, self.config, meta)
         self.history_ = result.history
         self.result_ = result

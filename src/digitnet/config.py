@@ -57,6 +57,17 @@ class Config:
     aug_translate: float = _f(0.0, "augmentation: largest random shift, pixels")
     elastic_alpha: float = _f(0.0, "elastic distortion strength, pixels (0 = none)")
     elastic_sigma: float = _f(5.0, "elastic distortion smoothness: Gaussian width, pixels")
+    aug_aspect: float = _f(0.0, "augmentation: width/height stretch up to exp(+-aug_aspect)")
+    aug_pen: float = _f(0.0, "augmentation: stroke width change up to +-aug_pen pixels")
+    aug_binarize: float = _f(0.0, "augmentation: probability of thresholding the strokes")
+    aug_blur: float = _f(0.0, "augmentation: Gaussian blur up to this width, pixels")
+    aug_refit: bool = _f(False, "augmentation: re-normalize to 20x20, centred, as preprocess")
+    deskew: bool = _f(False, "straighten slanted digits by image moments, in training and "
+                             "in every prediction")
+    outliers: float = _f(0.0, "share of generated non-digits in the training set, taught to "
+                              "give uniform probabilities")
+    reject_rate: float = _f(0.0, "share of validation digits the 'not a digit' threshold may "
+                                 "decline; stored as reject_threshold (0 = none)")
     epochs: int = _f(6, "passes over the training set")
     batch_size: int = _f(128, "samples per update; 1 is the post's per-sample SGD")
     shuffle: bool = _f(True, "reshuffle the training set every epoch (off = dataset order)")
@@ -93,11 +104,14 @@ class Config:
                      "threads"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
-        for name in ("momentum", "beta2", "label_smoothing", "dropout", "input_dropout"):
+        for name in ("momentum", "beta2", "label_smoothing", "dropout", "input_dropout",
+                     "outliers", "reject_rate"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
         if self.early_stopping and not self.val_split:
             raise ValueError("early_stopping needs a validation set: set val_split > 0")
+        if self.reject_rate and not self.val_split:
+            raise ValueError("reject_rate needs a validation set: set val_split > 0")
         self.augmentation  # noqa: B018  (validates the augmentation ranges)
 
     @property
@@ -105,7 +119,10 @@ class Config:
         """The augmentation settings as an `augment.Augmentation`."""
         return Augmentation(rotation=self.aug_rotation, scale=self.aug_scale,
                             shear=self.aug_shear, translate=self.aug_translate,
-                            elastic_alpha=self.elastic_alpha, elastic_sigma=self.elastic_sigma)
+                            elastic_alpha=self.elastic_alpha, elastic_sigma=self.elastic_sigma,
+                            aspect=self.aug_aspect, pen=self.aug_pen,
+                            binarize=self.aug_binarize, blur=self.aug_blur,
+                            refit=self.aug_refit)
 
     @property
     def is_seed_algorithm(self) -> bool:
@@ -115,6 +132,7 @@ class Config:
                 and self.label_smoothing == 0
                 and self.schedule == "constant" and self.warmup_epochs == 0
                 and not (self.dropout or self.input_dropout or self.max_norm)
+                and not (self.deskew or self.outliers)
                 and not self.augmentation.active)
 
     def to_dict(self) -> dict[str, Any]:
@@ -150,6 +168,18 @@ PRESETS: dict[str, Config] = {
         preset="best", hidden=2048, dropout=0.3, lr=0.1, epochs=150,
         aug_rotation=8.0, aug_scale=0.08, aug_shear=8.0, aug_translate=1.5,
         elastic_alpha=34.0, elastic_sigma=5.0,
+    ),
+    # The bundled `builtin` model (issue 14): reads other writers' digits and doubts
+    # non-digits. Inputs are deskewed; the training digits are also redrawn every epoch
+    # with other pens, proportions, blur and thresholding, then re-normalized the way
+    # preprocess does; a share of generated non-digits (letters, scribbles, shapes) is
+    # taught to give uniform probabilities, and the "not a digit" threshold is set so
+    # that 0.5% of validation digits fall below it. See docs/experiments.md.
+    "robust": Config(
+        preset="robust", hidden=2048, dropout=0.3, lr=0.1, epochs=45,
+        aug_rotation=8.0, aug_shear=8.0, aug_translate=1.5, elastic_alpha=34.0,
+        elastic_sigma=5.0, aug_aspect=0.2, aug_pen=1.0, aug_binarize=0.1, aug_blur=0.7,
+        aug_refit=True, deskew=True, outliers=0.25, reject_rate=0.005,
     ),
 }
 

@@ -24,8 +24,10 @@ to the same), EXIF rotation is applied, the first frame of an animation is used,
 every failure becomes an ImageError naming the file.
 
 Pixel convention, as everywhere in digitnet: 0..255, 0 = background, 255 = ink.
-Not here: segmenting several digits in one picture (segment.py), deskewing, or evening
-out the uneven lighting of a photograph; `digitnet predict --show-input` shows what the network saw.
+`deskew` straightens slanted digits (n, 28, 28) by image moments; models trained with
+`Config.deskew` apply it to every input themselves, so `preprocess` does not.
+Not here: segmenting several digits in one picture (segment.py), or evening out the
+uneven lighting of a photograph; `digitnet predict --show-input` shows what the network saw.
 Pillow is imported only inside the functions that need it, to keep `import digitnet` fast.
 """
 
@@ -286,6 +288,60 @@ def center_by_mass(digit: np.ndarray, side: int = SIDE, center: float = CENTER) 
     c0, c1 = max(left, 0), min(left + w, side)
     field[r0:r1, c0:c1] = digit[r0 - top : r1 - top, c0 - left : c1 - left]
     return np.clip(np.rint(field), 0, 255).astype(np.uint8)
+
+
+MAX_SLANT = 1.0  # deskew corrects slants up to 45 degrees (|dx/dy| <= 1), no further
+DESKEW_CHUNK = 4096  # images deskewed at once
+
+
+def deskew(images: np.ndarray) -> np.ndarray:
+    """Straighten slanted digits by image moments: (n, 28, 28) or (28, 28) -> the same shape.
+
+    The classic MNIST deskew: each image is treated as a mass distribution with centre of
+    mass (cy, cx), variance var_y of its rows and covariance cov_xy. A digit written with
+    a slant has cov_xy != 0; the horizontal shear about the centre of mass
+
+        output(i, j) = input(i, j + slant * (i - cy)),   slant = cov_xy / var_y
+
+    makes the covariance of the output zero, so the digit stands upright; its centre of
+    mass stays where it was. Sampling is bilinear (zero outside the image). The slant is
+    clipped to +-MAX_SLANT so a near-horizontal stroke (var_y ~ 0) is not smeared out,
+    and blank images come back unchanged. Vectorized over n; n = 0 is allowed.
+
+    uint8 input gives uint8 output (rounded); anything else gives float32.
+    """
+    images = np.asarray(images)
+    if images.shape[-2:] != (SIDE, SIDE) or images.ndim not in (2, 3):
+        raise ValueError(f"expected images shaped (n, 28, 28) or (28, 28), got {images.shape}")
+    flat = images.reshape(-1, SIDE, SIDE)
+    out = np.empty(flat.shape, np.uint8 if images.dtype == np.uint8 else np.float32)
+    for start in range(0, len(flat), DESKEW_CHUNK):  # bounded memory for any n
+        out[start : start + DESKEW_CHUNK] = _deskew(flat[start : start + DESKEW_CHUNK])
+    return out.reshape(images.shape)
+
+
+def _deskew(images: np.ndarray) -> np.ndarray:
+    """`deskew` of (k, 28, 28) images, all at once."""
+    from .augment import bilinear
+
+    x = images.astype(np.float32)
+    rows = np.arange(SIDE, dtype=np.float32)
+    mass = x.sum(axis=(1, 2))  # (n,)
+    safe = np.where(mass > 0, mass, 1)
+    row_mass, col_mass = x.sum(axis=2), x.sum(axis=1)  # (n, 28) each
+    cy, cx = row_mass @ rows / safe, col_mass @ rows / safe  # (n,) centres of mass
+    dy = rows[None, :] - cy[:, None]  # (n, 28): row offsets from the centre
+    dx = rows[None, :] - cx[:, None]
+    var_y = np.einsum("nr,nr->n", row_mass, dy**2) / safe
+    cov_xy = np.einsum("nr,nr->n", dy, (x @ dx[:, :, None])[:, :, 0]) / safe
+    slant = np.where(var_y > 1e-3, cov_xy / np.maximum(var_y, 1e-3), 0)
+    slant = np.clip(np.where(mass > 0, slant, 0), -MAX_SLANT, MAX_SLANT).astype(np.float32)
+    sy = np.broadcast_to(rows[None, :, None], x.shape)
+    sx = rows[None, None, :] + slant[:, None, None] * dy[:, :, None]  # (n, 28, 28)
+    out = bilinear(x, np.ascontiguousarray(sy), sx.astype(np.float32))
+    if images.dtype == np.uint8:
+        out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    return out
 
 
 def preprocess(image: Any) -> np.ndarray:

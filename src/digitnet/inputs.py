@@ -3,7 +3,8 @@
 Pixels are on MNIST's 0..255 scale, 0 = background and 255 = ink, as uint8 or float,
 shaped (n, 28, 28) or (n, 784), or one image (28, 28) or (784,). The network's input is
 those pixels flattened to (n, 784), in the config's float dtype, times `input_scale`
-(1/255 for the modern presets, 1.0 for the post's raw pixels).
+(1/255 for the modern presets, 1.0 for the post's raw pixels). Models trained with
+`deskew` straighten every image first (`images.deskew`), in training and prediction alike.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .constants import PIXELS, SIDE
+from .images import deskew
 
 
 def check_pixels(x: Any) -> np.ndarray:
@@ -34,8 +36,11 @@ def check_pixels(x: Any) -> np.ndarray:
 
 def network_inputs(x: Any, config: Any) -> np.ndarray:
     """Pixels x (see `check_pixels`) -> network inputs (n, 784) in config.dtype, scaled by
-    config.input_scale. `config` is a Config (any object with dtype and input_scale)."""
+    config.input_scale, and deskewed first (`images.deskew`) if config.deskew. `config`
+    is a Config (any object with dtype and input_scale, and optionally deskew)."""
     x = check_pixels(x)
+    if getattr(config, "deskew", False):
+        x = deskew(x.reshape(len(x), SIDE, SIDE).astype(np.float32))
     dtype = np.dtype(config.dtype)
     x = x.reshape(len(x), PIXELS).astype(dtype)
     if config.input_scale != 1.0:

@@ -154,6 +154,9 @@ def backward(
     return grads
 
 
+NOT_A_DIGIT = -1  # the training label of a picture that is not a digit
+
+
 def one_hot(y: np.ndarray, n_classes: int = N_OUTPUTS,
             dtype: np.dtype | type = np.float64) -> np.ndarray:
     """Labels (n,) of 0..n_classes-1 -> (n, n_classes) rows with a single 1 (the post's `goal`)."""
@@ -164,8 +167,17 @@ def one_hot(y: np.ndarray, n_classes: int = N_OUTPUTS,
 
 def targets(y: np.ndarray, n_classes: int, dtype: np.dtype | type,
             label_smoothing: float = 0.0) -> np.ndarray:
-    """Training targets (n, n_classes): one-hot rows, or (1 - s) * onehot + s / n_classes."""
-    goal = one_hot(y, n_classes, dtype)
+    """Training targets (n, n_classes): one-hot rows, or (1 - s) * onehot + s / n_classes.
+
+    The label NOT_A_DIGIT (-1) marks a picture that is no digit at all ("outlier
+    exposure"): its target is the uniform distribution, 1 / n_classes everywhere.
+    """
+    outlier = y == NOT_A_DIGIT
+    if not outlier.any():
+        goal = one_hot(y, n_classes, dtype)
+    else:
+        goal = np.full((len(y), n_classes), 1 / n_classes, dtype)
+        goal[~outlier] = one_hot(y[~outlier], n_classes, dtype)
     if label_smoothing:
         goal = goal * (1 - label_smoothing) + label_smoothing / n_classes
     return goal

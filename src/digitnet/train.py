@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from . import augment, network, optim, seed, threads
+from . import augment, network, nondigits, optim, seed, threads
 from .config import Config
 from .errors import TrainingDiverged
 from .inputs import network_inputs
@@ -77,6 +77,7 @@ class TrainResult:
     test_loss: float | None = None
     stopped_early: bool = False
     best_epoch: int | None = None  # the epoch whose weights were kept, with early stopping
+    reject_threshold: float | None = None  # digit scores below this mean "not a digit"
 
 
 def validation_indices(n: int, n_val: int,
@@ -105,6 +106,29 @@ def evaluate(params: Params, x: np.ndarray, y: np.ndarray, loss: str) -> tuple[f
         total_loss += network.LOSSES[loss](z, yb)[0] * len(z)
         start += len(z)
     return correct / len(x), total_loss / len(x)
+
+
+def digit_scores(params: Params, x: np.ndarray, batch: int = 2000) -> np.ndarray:
+    """The largest softmax probability (n,) for each input row of x (n, 784)."""
+    scores = [network.softmax(network.forward(params, x[i : i + batch])[1]).max(axis=1)
+              for i in range(0, len(x), batch)]
+    return np.concatenate(scores) if scores else np.empty(0)
+
+
+def reject_threshold(params: Params, x_val: np.ndarray, rate: float) -> float:
+    """The digit score below which a share `rate` of the validation digits x_val (n, 784)
+    fall: pictures scoring lower are declined as "not a digit"."""
+    return float(np.quantile(digit_scores(params, x_val), rate))
+
+
+def _with_outliers(images: np.ndarray, labels: np.ndarray,
+                   config: Config) -> tuple[np.ndarray, np.ndarray]:
+    """images (n, 28, 28) and labels (n,) with generated non-digits appended (label
+    NOT_A_DIGIT), making up a share config.outliers of the result."""
+    count = round(len(images) * config.outliers / (1 - config.outliers))
+    others = nondigits.training_set(count, np.random.default_rng([config.seed, 2]))
+    return (np.concatenate([images, others.astype(images.dtype)]),
+            np.concatenate([labels.astype(np.int64), np.full(count, network.NOT_A_DIGIT)]))
 
 
 def ink_order(x: np.ndarray) -> np.ndarray:
@@ -233,8 +257,10 @@ def fit(
     state = state if state is not None else new_state(config)
     split_rng = np.random.default_rng([config.seed, 1])  # independent of the shuffle stream
     keep, held = validation_indices(len(x), config.val_split, split_rng)
-    images = np.asarray(x)[keep]  # the training images, for augmentation
-    x_train, y_train = network_inputs(images, config), np.asarray(y)[keep]
+    images, y_train = np.asarray(x)[keep], np.asarray(y)[keep]  # for augmentation
+    if config.outliers:  # non-digits after the digits: the train-accuracy sample stays digits
+        images, y_train = _with_outliers(images, y_train, config)
+    x_train = network_inputs(images, config)
     x_val, y_val = network_inputs(np.asarray(x)[held], config), np.asarray(y)[held]
     x_test = network_inputs(test[0], config) if test is not None else None
     pixels = np.arange(network.N_INPUTS)
@@ -278,6 +304,8 @@ def fit(
             params = kept.params if kept is not None else state.params
             test_figures = (evaluate(params, x_test, test[1], config.loss)
                             if x_test is not None else (None, None))
+            threshold = (reject_threshold(params, x_val, config.reject_rate)
+                         if config.reject_rate else None)
     except KeyboardInterrupt:
         if on_interrupt is not None:
             on_interrupt(state)  # as of the last complete epoch, in standard pixel order
@@ -287,7 +315,8 @@ def fit(
     return TrainResult(_copy(params), state.history, sum(r["seconds"] for r in state.history),
                        test_accuracy=test_figures[0], test_loss=test_figures[1],
                        stopped_early=stopped_early,
-                       best_epoch=kept.epoch if kept is not None else None)
+                       best_epoch=kept.epoch if kept is not None else None,
+                       reject_threshold=threshold)
 
 
 def _fastest_threads(config: Config, n_train: int) -> int:

@@ -1,0 +1,98 @@
+"""Development figures for choosing the `robust` preset (issue 14): prints JSON.
+
+    python benchmarks/model_dev.py MODEL.npz [MODEL.npz ...]
+
+Measured on development data only, never on the sets reported in the README:
+  mnist_val        MNIST's 5,000 validation images (the split `digitnet train` holds out
+                   with seed 1; a model trained with another seed saw some of them)
+  sklearn_dev      the FIRST half (index order) of scikit-learn's load_digits, 8x8 digits
+                   from writers outside MNIST, turned into 64x64 dark-on-white pictures by
+                   bicubic upsampling and then run through digitnet.preprocess. The second
+                   half is left for the final report (benchmarks/robustness.py).
+  non-digits       nondigits.VALIDATION_KINDS (kinds and fonts never used in training, and
+                   scribbles from a fresh seed), 300 each, plus 1,000 Fashion-MNIST test
+                   images when /usr/share/datasets/fashion-mnist is installed.
+The rejection threshold is the one in the model's metadata, else the 0.5% quantile of
+the digit score (largest softmax probability) on mnist_val.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from digitnet import nondigits, train
+from digitnet.data import load_mnist
+from digitnet.images import preprocess
+from digitnet.model import load_model
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+def sklearn_pictures(half: int) -> tuple[np.ndarray, np.ndarray]:
+    """load_digits' first (half=0) or second (half=1) half as preprocessed (n, 28, 28)."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    cut = len(digits.images) // 2
+    part = slice(0, cut) if half == 0 else slice(cut, None)
+    images = []
+    for small in digits.images[part]:
+        picture = Image.fromarray((255 - small * (255 / 16)).astype(np.float32))
+        big = np.clip(np.asarray(picture.resize((64, 64), Image.Resampling.BICUBIC)), 0, 255)
+        images.append(preprocess(big.astype(np.uint8)))
+    return np.stack(images), digits.target[part]
+
+
+def fashion() -> np.ndarray | None:
+    if not FASHION.is_dir():
+        return None
+    data = load_mnist(FASHION)
+    return np.stack([preprocess(x) for x in data.x_test[:1000]])
+
+
+def main() -> None:
+    mnist = load_mnist()
+    _, held = train.validation_indices(len(mnist.x_train), 5000, np.random.default_rng([1, 1]))
+    x_val, y_val = mnist.x_train[held], mnist.y_train[held]
+    x_dev, y_dev = sklearn_pictures(0)
+    rng = np.random.default_rng(20261125)
+    others = {kind: nondigits.generate(kind, 300, rng) for kind in nondigits.VALIDATION_KINDS}
+    seen = {f"train_kind_{kind}": nondigits.generate(kind, 300, rng)
+            for kind in nondigits.TRAIN_KINDS}
+    clothes = fashion()
+    if clothes is not None:
+        others["fashion_mnist"] = clothes
+    report = {}
+    for path in sys.argv[1:]:
+        model = load_model(path)
+
+        def score(x, model=model):
+            return model.predict_proba(x).max(axis=1)
+
+        val_scores = score(x_val)
+        threshold = model.metadata.get("reject_threshold") or float(np.quantile(val_scores, 0.005))
+        dev_scores = score(x_dev)
+        entry = {
+            "mnist_val_accuracy": float(np.mean(model.predict(x_val) == y_val)),
+            "sklearn_dev_accuracy": float(np.mean(model.predict(x_dev) == y_dev)),
+            "threshold": threshold,
+            "false_rejection_mnist_val": float(np.mean(val_scores < threshold)),
+            "false_rejection_sklearn_dev": float(np.mean(dev_scores < threshold)),
+            "sklearn_dev_accuracy_of_accepted": float(
+                np.mean((model.predict(x_dev) == y_dev)[dev_scores >= threshold])),
+            "rejection": {kind: float(np.mean(score(x) < threshold)) for kind, x in
+                          {**others, **seen}.items()},
+        }
+        held_out = [entry["rejection"][k] for k in others]
+        entry["rejection_held_out_mean"] = float(np.mean(held_out))
+        report[path] = entry
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

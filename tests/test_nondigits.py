@@ -1,0 +1,50 @@
+"""Generated non-digits: shapes, determinism, visible ink, and kinds kept out of training."""
+
+import numpy as np
+import pytest
+
+from digitnet import nondigits
+
+
+@pytest.mark.parametrize("kind", list(nondigits.KINDS))
+def test_every_kind_draws_preprocessed_pictures_with_ink(kind):
+    images = nondigits.generate(kind, 6, np.random.default_rng(0))
+    assert images.shape == (6, 28, 28) and images.dtype == np.uint8
+    assert (images.max(axis=(1, 2)) == 255).all()  # preprocess stretched real ink
+    assert ((images > 64).sum(axis=(1, 2)) >= 10).all()
+    assert len({im.tobytes() for im in images}) == 6  # all different
+
+
+def test_same_seed_same_pictures():
+    a = nondigits.training_set(40, np.random.default_rng(7))
+    b = nondigits.training_set(40, np.random.default_rng(7))
+    c = nondigits.training_set(40, np.random.default_rng(8))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert a.shape == (40, 28, 28)
+
+
+def test_validation_kinds_are_kept_out_of_training():
+    held_out = set(nondigits.VALIDATION_KINDS) - {"scribble"}  # scribbles: a fresh seed
+    assert held_out and not held_out & set(nondigits.TRAIN_KINDS)
+    assert not set(nondigits.TRAIN_FONT_FAMILIES) & set(nondigits.VALIDATION_FONT_FAMILIES)
+    assert abs(sum(nondigits.TRAIN_KINDS.values()) - 1) < 1e-9
+
+
+def test_letters_that_look_like_digits_are_left_out():
+    assert not set("OoDQIlijJZzSsbGTBgqyY") & set(nondigits.LETTERS)
+
+
+def test_unknown_kind_is_named():
+    with pytest.raises(ValueError, match="'blob'"):
+        nondigits.picture("blob", np.random.default_rng(0))
+
+
+def test_letters_work_without_installed_fonts(monkeypatch, tmp_path):
+    monkeypatch.setattr(nondigits, "FONT_DIR", tmp_path)
+    nondigits.fonts.cache_clear()
+    try:
+        images = nondigits.generate("letters", 3, np.random.default_rng(0))
+    finally:
+        nondigits.fonts.cache_clear()
+    assert images.shape == (3, 28, 28) and (images.max(axis=(1, 2)) == 255).all()
