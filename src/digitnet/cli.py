@@ -691,16 +691,6 @@ def _add_serve_parser(sub: Any) -> None:
     serve.set_defaults(run=cmd_serve)
 
 
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid port {text!r}: expected 0..65535") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"invalid port {port}: expected 0..65535")
-    return port
-
-
 def cmd_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .server import serve
 
@@ -786,14 +776,27 @@ def _add_sweep_parser(sub: Any) -> None:
     report.set_defaults(run=cmd_sweep_report)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def _whole_number(what: str, low: int, high: int | None = None):
+    """An argparse type: a whole number in low..high (no upper end when high is None);
+    errors read 'invalid WHAT 70000: expected 0..65535'."""
+    expected = f"{low}..{high}" if high is not None else (
+        "a positive integer" if low == 1 else f"a whole number >= {low}")
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid {what} {text!r}: expected {expected}") \
+                from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"invalid {what} {value}: expected {expected}")
+        return value
+
+    return parse
+
+
+_port = _whole_number("port", 0, 65535)
+_positive_int = _whole_number("value", 1)
 
 
 def cmd_sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
