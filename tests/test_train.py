@@ -116,8 +116,11 @@ def test_ctrl_c_in_the_cli_saves_a_checkpoint_that_resumes(tmp_path):
     command = [sys.executable, "-m", "digitnet", "train", "--data-dir", str(tmp_path),
                "--val-split", "100", "--hidden", "256", "--batch-size", "16", "--epochs", "200",
                "--checkpoint", str(ckpt)]
+    # A shell's background job ignores SIGINT, and children inherit that: restore the default
+    # so Python installs its Ctrl-C handler however the test run was started.
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env)
+                            env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for line in proc.stdout:
         if line.startswith("epoch"):
             break
