@@ -64,3 +64,33 @@ def test_the_measured_count_is_recorded_per_epoch(mnist, monkeypatch):
     monkeypatch.delenv(threads.ENVIRONMENT, raising=False)
     history = _train(mnist, 0).history_
     assert all(r["threads"] in {1, threads.available_cores()} for r in history)
+
+
+def test_free_threads_leaves_the_cores_others_use():
+    assert threads.free_threads(0.0, cores=2) == 2
+    assert threads.free_threads(0.3, cores=2) == 2
+    assert threads.free_threads(0.7, cores=2) == 1  # another program holds most of a core
+    assert threads.free_threads(5.0, cores=2) == 1  # never fewer than one
+    assert threads.free_threads(1.0, cores=8) == 7
+
+
+def test_the_load_meter_sees_another_program_and_not_this_one():
+    import subprocess
+    import sys
+    import time
+
+    meter = threads.LoadMeter()
+    np.ones((2000, 2000)) @ np.ones((2000, 2000))  # this process's own work is left out
+    time.sleep(0.3)
+    quiet = meter.others()
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)  # let it start
+        meter.others()
+        time.sleep(1.0)
+        busy = meter.others()
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert quiet is not None and busy is not None
+    assert busy > quiet and busy >= 0.6  # the spinner held (most of) a core

@@ -85,8 +85,8 @@ class Config:
     patience: int = _f(3, "epochs without a better validation accuracy before stopping")
     test_every_epoch: bool = _f(False, "also measure test accuracy after every epoch")
     seed: int = _f(1, "random seed for init, shuffling and the validation split")
-    threads: int = _f(0, "BLAS threads; 0 = before each epoch, time 1 thread and all cores "
-                         "and use the faster (or the DIGITNET_THREADS environment variable)")
+    threads: int = _f(0, "BLAS threads; 0 = before each epoch, use the cores other programs "
+                         "left free (or the DIGITNET_THREADS environment variable)")
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

@@ -6,10 +6,13 @@ the cores, the BLAS thread that lands there waits for it, and the others spin wh
 wait: an epoch that takes 2.4 s quiet took 7 to 9 s with one of two cores busy. One
 thread on the free core would take about twice the quiet time, not three and a half.
 
-So, unless told how many threads to use, training measures: before each epoch it times a
-few matrix products of the epoch's own shapes with one thread and with all of them, and
-keeps the faster (`fastest`). The products are on made-up numbers, so measuring never
-touches the training itself. Which count was used is recorded in each epoch's history.
+So, unless told how many threads to use, training looks before each epoch at how much
+CPU other programs used since the last look (`LoadMeter`: the machine's busy time from
+/proc/stat, less this process's own), and uses the cores they left free, at least one
+(`free_threads`). Where /proc/stat is missing (not Linux) it times a few matrix products
+of the epoch's shapes with one thread and with all cores instead, and keeps the faster
+(`fastest`); those products are on made-up numbers, so measuring never touches the
+training itself. Which count was used is recorded in each epoch's history.
 
 The count matters for reproducibility: a BLAS may add up a product in a different order
 with a different number of threads, so the last bits of the weights (and after many
@@ -70,6 +73,52 @@ def configured(threads: int) -> int:
     if not text.isdigit() or int(text) < 1:
         raise ConfigError(f"{ENVIRONMENT} must be a whole number >= 1, got {text!r}")
     return int(text)
+
+
+def _cpu_seconds() -> float | None:
+    """CPU seconds every program on the machine has used since boot (/proc/stat), or None
+    where that cannot be read."""
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(v) for v in f.readline().split()[1:9]]  # user .. steal
+    except (OSError, ValueError):
+        return None
+    if len(ticks) < 5:
+        return None
+    busy = sum(ticks) - ticks[3] - ticks[4]  # all but idle and iowait
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+class LoadMeter:
+    """How many cores other programs kept busy between two readings.
+
+        meter = LoadMeter()          # starts the clock
+        ...                          # work (this process's own CPU time is left out)
+        meter.others()               # e.g. 1.0 when another program held one core
+    """
+
+    def __init__(self) -> None:
+        self._last = self._now()
+
+    @staticmethod
+    def _now() -> tuple[float, float | None, float]:
+        return time.perf_counter(), _cpu_seconds(), time.process_time()
+
+    def others(self) -> float | None:
+        """Cores' worth of CPU used by other programs since the last reading (or since the
+        meter was made); None where the machine's CPU time cannot be read."""
+        (wall0, all0, own0), (wall1, all1, own1) = self._last, self._now()
+        self._last = (wall1, all1, own1)
+        if all0 is None or all1 is None or wall1 <= wall0:
+            return None
+        return max(0.0, ((all1 - all0) - (own1 - own0)) / (wall1 - wall0))
+
+
+def free_threads(others: float, cores: int | None = None) -> int:
+    """The cores that `others` cores' worth of other programs leave free: at least 1, at
+    most `cores` (default: the available cores); half a core busy or more counts as taken."""
+    cores = available_cores() if cores is None else cores
+    return max(1, min(cores, int(cores - others + 0.5)))
 
 
 def fastest(batch: int, hidden: int, dtype: np.dtype | str, cores: int | None = None) -> int:

@@ -269,7 +269,8 @@ def fit(
         x_train, x_val = _in_order(x_train, pixels), _in_order(x_val, pixels)
         x_test = _in_order(x_test, pixels) if x_test is not None else None
 
-    fixed_threads = threads.configured(config.threads)  # 0: measure before each epoch
+    fixed_threads = threads.configured(config.threads)  # 0: choose before each epoch
+    meter = threads.LoadMeter()  # what other programs use, for choosing
     try:
         with _ink_ordered(state, pixels), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # divergence is raised, not warned
@@ -277,7 +278,7 @@ def fit(
             stopped_early = False
             try:
                 while state.epoch < config.epochs and not stopped_early:
-                    n_threads = fixed_threads or _fastest_threads(config, len(x_train))
+                    n_threads = fixed_threads or _free_threads(meter, config, len(x_train))
                     with threads.limited(n_threads):
                         record = _train_one_epoch(state, config, images, x_train, y_train,
                                                   pixels, progress)
@@ -319,8 +320,12 @@ def fit(
                        reject_threshold=threshold)
 
 
-def _fastest_threads(config: Config, n_train: int) -> int:
-    """The BLAS thread count that runs this network's products fastest right now."""
+def _free_threads(meter: threads.LoadMeter, config: Config, n_train: int) -> int:
+    """BLAS threads for the next epoch: the cores other programs left free since the last
+    epoch; where that cannot be read, whichever of 1 or all cores runs the products faster."""
+    others = meter.others()
+    if others is not None:
+        return threads.free_threads(others)
     batch = seed.BLOCK if config.is_seed_algorithm else config.batch_size
     return threads.fastest(max(1, min(batch, n_train)), config.hidden, config.dtype)
 
