@@ -387,6 +387,11 @@ def cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     return 0
 
 
+def _images_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("images", type=Path, nargs="+", metavar="IMAGE",
+                        help="image files (PNG, JPEG, BMP, GIF, TIFF, WebP) or directories")
+
+
 def _add_predict_parser(sub: Any) -> None:
     predict = sub.add_parser(
         "predict", help="classify pictures of handwritten digits",
@@ -395,8 +400,7 @@ def _add_predict_parser(sub: Any) -> None:
                     "the ink, fit in 20x20 and centered by mass in 28x28.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     _model_argument(predict)
-    predict.add_argument("images", type=Path, nargs="+", metavar="IMAGE",
-                         help="image files (PNG, JPEG, BMP, GIF, TIFF, WebP) or directories")
+    _images_argument(predict)
     predict.add_argument("--top-k", type=int, default=1, metavar="K",
                          help="show the K most likely digits with their probabilities")
     predict.add_argument("--json", action="store_true",
@@ -537,8 +541,7 @@ def _add_read_parser(sub: Any) -> None:
                     "each is preprocessed and classified as 'predict' does one digit.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     _model_argument(read)
-    read.add_argument("images", type=Path, nargs="+", metavar="IMAGE",
-                      help="image files (PNG, JPEG, BMP, GIF, TIFF, WebP) or directories")
+    _images_argument(read)
     read.add_argument("--json", action="store_true",
                       help="print a JSON list: file, number, digits with probability and box "
                            "(or error)")
