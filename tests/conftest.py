@@ -1,4 +1,7 @@
-"""Shared fixtures: the bundled MNIST loaded once per test session."""
+"""Shared fixtures: the bundled MNIST loaded once per test session, the session's trained
+model, and a headless Chromium for the browser tests."""
+
+import os
 
 import numpy as np
 import pytest
@@ -38,3 +41,21 @@ def model_file(trained_model, tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "model.npz"
     trained_model.save(path)
     return path
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's package; scripts/test installs it
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, headless, driven by Playwright (never `playwright install`)."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (scripts/test does)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                             headless=True)
+        yield browser
+        browser.close()

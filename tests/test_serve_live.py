@@ -6,7 +6,6 @@ and with a finger, and reads the guesses the page shows."""
 import base64
 import io
 import json
-import os
 import re
 import select
 import shutil
@@ -24,10 +23,6 @@ from PIL import Image
 pytest.importorskip("fastapi", reason="the web extra is not installed")
 
 from digitnet import preprocess
-
-CHROMIUM = "/usr/bin/chromium"  # Debian's package; `.ci/run` installs it
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 
 
 def start_server(model_path):
@@ -130,18 +125,6 @@ def test_the_model_is_loaded_once_at_start(model_file, tmp_path, mnist):
 
 
 # ---- in the browser ---------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (.ci/run does)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                             headless=True)
-        yield browser
-        browser.close()
 
 
 def vertical_stroke():
