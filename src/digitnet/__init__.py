@@ -13,13 +13,15 @@
     preprocess(picture)                       # -> (28, 28) uint8, made as MNIST was
 
 Modules, bottom layer first (each imports only modules listed before it):
-constants (28, 784, 10), errors, version, files (atomic writes), data (idx files),
-network (the math), optim (update rules, schedules), seed (the post's per-sample SGD,
-fast), augment (distortions), inputs (pixels -> network inputs), images (pictures ->
-MNIST-style pixels), config, train (the loop), modelfile (the file format), checkpoint
-(resumable training), model (the Model and its predictions), classifier (the estimator),
-metrics, evaluation and report (figures and plots), export (ONNX), server (the web app
-of `digitnet serve`), cli.
+constants (28, 784, 10), errors, version, files (atomic writes, output checks), data
+(idx files), network (the math), optim (update rules, schedules), seed (the post's
+per-sample SGD, fast), threads (BLAS threads from the free cores), augment
+(distortions), images (pictures -> MNIST-style pixels, deskew), inputs (pixels ->
+network inputs), nondigits (generated non-digits), segment (a number's digits), config,
+train (the loop), modelfile (the file format), checkpoint (resumable training), model
+(the Model, its predictions and "builtin"), classifier (the estimator), metrics,
+evaluation and report (figures and plots), export (ONNX), sweep and sweep_report
+(searches on Optuna), server (the web app of `digitnet serve`), cli.
 """
 
 from .classifier import Classifier
