@@ -48,9 +48,12 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's Chromium, headless, driven by Playwright (never `playwright install`)."""
+    """Debian's Chromium, headless, driven by Playwright (never `playwright install`).
+
+    Module scope, not session: Playwright's sync API runs an event loop while it is open,
+    and tests elsewhere call asyncio.run."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (scripts/test does)")
