@@ -85,6 +85,8 @@ class Config:
     patience: int = _f(3, "epochs without a better validation accuracy before stopping")
     test_every_epoch: bool = _f(False, "also measure test accuracy after every epoch")
     seed: int = _f(1, "random seed for init, shuffling and the validation split")
+    split_seed: int = _f(-1, "seed of the validation split alone (-1: use seed); networks "
+                             "meant for one committee share it, so none saw its val images")
     threads: int = _f(0, "BLAS threads; 0 = before each epoch, use the cores other programs "
                          "left free (or the DIGITNET_THREADS environment variable)")
 
@@ -108,6 +110,8 @@ class Config:
                      "outliers", "reject_rate"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
+        if self.split_seed < -1:
+            raise ValueError(f"split_seed must be >= 0, or -1 for seed; got {self.split_seed!r}")
         if self.early_stopping and not self.val_split:
             raise ValueError("early_stopping needs a validation set: set val_split > 0")
         if self.reject_rate and not self.val_split:
@@ -123,6 +127,11 @@ class Config:
                             aspect=self.aug_aspect, pen=self.aug_pen,
                             binarize=self.aug_binarize, blur=self.aug_blur,
                             refit=self.aug_refit)
+
+    @property
+    def validation_seed(self) -> int:
+        """The seed of the validation split: split_seed, or seed when that is -1."""
+        return self.seed if self.split_seed == -1 else self.split_seed
 
     @property
     def is_seed_algorithm(self) -> bool:

@@ -255,7 +255,7 @@ def fit(
     Raises TrainingDiverged as soon as the loss becomes NaN or infinite.
     """
     state = state if state is not None else new_state(config)
-    split_rng = np.random.default_rng([config.seed, 1])  # independent of the shuffle stream
+    split_rng = np.random.default_rng([config.validation_seed, 1])  # not the shuffle stream
     keep, held = validation_indices(len(x), config.val_split, split_rng)
     images, y_train = np.asarray(x)[keep], np.asarray(y)[keep]  # for augmentation
     if config.outliers:  # non-digits after the digits: the train-accuracy sample stays digits
