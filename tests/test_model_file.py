@@ -183,13 +183,22 @@ def make_bad_file(kind, path, rng):
         meta["preprocessing"]["input_shift"] = -0.5
         save_arrays(path, arrays, meta)
         return "shift -0.5 is not supported"
+    if kind == "unknown storage":
+        meta["architecture"]["stored_as"] = "int8"
+        save_arrays(path, arrays, meta)
+        return "stored_as must be float16"
+    if kind == "float16 claimed, float32 stored":
+        meta["architecture"]["stored_as"] = "float16"
+        save_arrays(path, arrays, meta)
+        return "W1 has dtype float32, expected float16"
     raise AssertionError(kind)
 
 
 BAD_KINDS = ["truncated", "random bytes", "empty", "newer version", "wrong shape",
              "wrong dtype", "integer weights", "missing array", "unexpected array",
              "nan weights", "no metadata", "metadata not json", "other format",
-             "pickled object", "config disagrees", "absurd hidden size", "unknown scaling"]
+             "pickled object", "config disagrees", "absurd hidden size", "unknown scaling",
+             "unknown storage", "float16 claimed, float32 stored"]
 
 
 @pytest.mark.parametrize("kind", BAD_KINDS)

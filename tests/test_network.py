@@ -167,3 +167,25 @@ def test_max_norm_caps_long_columns_only():
     max_norm(w, 1.0)
     np.testing.assert_allclose(np.linalg.norm(w, axis=0), [1.0, 0.5])
     np.testing.assert_allclose(w[:, 0], [0.6, 0.8])
+
+
+@pytest.mark.parametrize("biases", [True, False])
+def test_side_by_side_outputs_the_members_mean(biases):
+    rng = np.random.default_rng(0)
+    members = [network.init_params(rng, h, biases=biases, dtype=np.float64) for h in (5, 3, 8)]
+    for p in members:  # make the biases matter
+        for name in ("b1", "b2"):
+            if name in p:
+                p[name] += rng.normal(size=p[name].shape)
+    x = rng.normal(size=(7, 784))
+    committee = network.side_by_side(members)
+    assert committee["W1"].shape == (784, 16)
+    mean = np.mean([network.forward(p, x)[1] for p in members], axis=0)
+    np.testing.assert_allclose(network.forward(committee, x)[1], mean, rtol=1e-10, atol=1e-12)
+
+
+def test_side_by_side_refuses_a_mix_of_biases():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="biases"):
+        network.side_by_side([network.init_params(rng, 3, biases=True),
+                              network.init_params(rng, 3, biases=False)])

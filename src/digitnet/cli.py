@@ -6,6 +6,7 @@
     digitnet predict MODEL IMAGE... [--top-k K] [--json] [--show-input DIR]
     digitnet read MODEL IMAGE... [--json] [--show-input DIR]
     digitnet export MODEL --onnx OUT.onnx
+    digitnet committee MODEL MODEL... --out FILE [--float16]
     digitnet serve [MODEL] [--host 127.0.0.1] [--port 8000]
     digitnet sweep --study NAME --space FILE.toml [--storage URL] [--trials N] ...
     digitnet sweep show|best|report --study NAME [--storage URL] ...
@@ -100,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_predict_parser(sub)
     _add_read_parser(sub)
     _add_export_parser(sub)
+    _add_committee_parser(sub)
     _add_serve_parser(sub)
     _add_augment_parser(sub)
     _add_sweep_parser(sub)
@@ -639,6 +641,42 @@ def cmd_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     model = load_model(args.model)
     export_onnx(model, args.onnx)
     print(f"ONNX model written to {args.onnx}")
+    return 0
+
+
+def _add_committee_parser(sub: Any) -> None:
+    committee = sub.add_parser(
+        "committee", help="average several trained networks into one model file",
+        description="Average the outputs of networks trained alike from different seeds (and "
+                    "the same --split-seed). The result is one wider network in an ordinary "
+                    "model file, measured on the MNIST test set, with its 'not a digit' "
+                    "threshold set on the validation images its members held out.")
+    committee.add_argument("models", nargs="+", metavar="MODEL",
+                           help="two or more model files, or builtin")
+    committee.add_argument("--out", type=Path, required=True, help="the committee's model file")
+    committee.add_argument("--float16", action="store_true",
+                           help="store the weights as float16: half the file, read back as "
+                                "float32")
+    _data_dir_argument(committee)
+    committee.set_defaults(run=cmd_committee)
+
+
+def cmd_committee(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .committee import combine
+    from .data import data_files, load_mnist
+    from .model import load_model
+
+    check_outputs([("--out", args.out)], [
+        *(("model file", _model_file(name)) for name in args.models),
+        *(("data file", path) for path in data_files(args.data_dir))])
+    members = [load_model(name) for name in args.models]
+    model = combine(members, load_mnist(args.data_dir))
+    model.save(args.out, stored_as="float16" if args.float16 else None)
+    line = f"committee of {len(members)} ({architecture(model.hidden)}): test accuracy " \
+           f"{100 * model.metadata['test_accuracy']:.2f}%"
+    if "reject_threshold" in model.metadata:
+        line += f", reject_threshold {model.reject_threshold:.4f}"
+    print(f"{line}; written to {args.out}")
     return 0
 
 

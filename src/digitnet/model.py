@@ -152,9 +152,10 @@ class Model:
             return np.zeros((0, SIDE, SIDE), np.uint8)
         return np.stack(images)  # (n, 28, 28) uint8
 
-    def save(self, path: str | Path) -> None:
-        """Write this model to `path` atomically; checks the weights first."""
-        save_model(path, self.params, self.config, self.metadata)
+    def save(self, path: str | Path, stored_as: str | None = None) -> None:
+        """Write this model to `path` atomically; checks the weights first.
+        stored_as="float16" keeps float32 weights as float16 in the file (half the size)."""
+        save_model(path, self.params, self.config, self.metadata, stored_as=stored_as)
 
     @classmethod
     def load(cls, path: str | Path) -> Model:

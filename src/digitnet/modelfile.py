@@ -6,7 +6,9 @@ of a JSON object with these keys:
 
     format, format_version   "digitnet-model", 1
     architecture             inputs 784, hidden H, outputs 10, activation "relu",
-                             biases true/false, dtype "float32" or "float64"
+                             biases true/false, dtype "float32" or "float64";
+                             optional stored_as "float16": float32 weights kept
+                             as float16 in the file (half the size)
     config                   the full training Config (config.Config.to_dict())
     preprocessing            input_scale, input_shift: the network's input is
                              pixels * input_scale + input_shift, pixels on 0..255;
@@ -102,10 +104,20 @@ def check_params(params: Params, architecture: dict[str, Any]) -> None:
 
 
 def save_model(path: str | Path, params: Params, config: Config,
-               metadata: dict[str, Any]) -> None:
-    """Check the weights, then write them with their full metadata to `path`, atomically."""
+               metadata: dict[str, Any], *, stored_as: str | None = None) -> None:
+    """Check the weights, then write them with their full metadata to `path`, atomically.
+
+    stored_as="float16" halves the file of a float32 network: each weight is rounded to
+    float16 (11 significant bits) for storage, and loading turns it back into float32.
+    """
     meta = model_metadata(params, config, metadata)
     check_params(params, meta["architecture"])
+    if stored_as is not None:
+        meta["architecture"]["stored_as"] = stored_as
+        specs = parameter_specs("weights", meta["architecture"])
+        params = {name: a.astype(specs[name][1]) for name, a in params.items()}
+        if not all(np.isfinite(a).all() for a in params.values()):
+            raise ValueError(f"weights too large to store as {stored_as}")
     save_arrays(path, params, meta)
 
 
@@ -118,7 +130,8 @@ def load_model_file(path: str | Path) -> tuple[Params, Config, dict[str, Any]]:
     arrays, meta = load_arrays(path, read_checkpoint=False)
     config = config_from_metadata(meta, path)
     check_reject_threshold(meta, path)
-    params = {k: v for k, v in arrays.items() if k in PARAM_NAMES}
+    dtype = np.dtype(meta["architecture"]["dtype"])  # float16 storage is widened again
+    params = {k: v.astype(dtype, copy=False) for k, v in arrays.items() if k in PARAM_NAMES}
     check_magnitudes(params, config, path)
     return params, config, meta
 
@@ -235,6 +248,8 @@ def expected_arrays(path: str | Path, meta: dict[str, Any]) -> dict[str, _Header
     specs = parameter_specs(path, meta.get("architecture"))
     if not _is_checkpoint(meta):
         return dict(specs)
+    if "stored_as" in meta["architecture"]:
+        raise ModelFileError(f"{path}: a checkpoint keeps its weights at full precision")
     config = meta.get("config")
     optimizer = config.get("optimizer") if isinstance(config, dict) else None
     if optimizer not in RULES:
@@ -331,7 +346,8 @@ def _check_header(path: Path, name: str, header: _Header, shape: tuple[int, ...]
 def parameter_specs(path: str | Path, arch: Any) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     """name -> (shape, dtype) of every parameter an "architecture" metadata entry calls for.
 
-    W1 (784, H), W2 (H, 10), and with biases b1 (H,), b2 (10,), all of the recorded dtype.
+    W1 (784, H), W2 (H, 10), and with biases b1 (H,), b2 (10,), all of the recorded dtype,
+    or of its "stored_as" dtype (float16, for float32 weights) when it has one.
     """
     if not isinstance(arch, dict):
         raise ModelFileError(f"{path}: metadata has no architecture")
@@ -350,10 +366,14 @@ def parameter_specs(path: str | Path, arch: Any) -> dict[str, tuple[tuple[int, .
     if dtype not in ("float32", "float64"):
         raise ModelFileError(f"{path}: architecture dtype must be float32 or float64, "
                              f"got {dtype!r}")
+    stored = arch.get("stored_as", dtype)
+    if stored != dtype and (stored, dtype) != ("float16", "float32"):
+        raise ModelFileError(f"{path}: architecture stored_as must be float16 (for float32 "
+                             f"weights), got {stored!r}")
     shapes = {"W1": (PIXELS, hidden), "W2": (hidden, CLASSES)}
     if biases:
         shapes.update(b1=(hidden,), b2=(CLASSES,))
-    return {name: (shape, np.dtype(dtype)) for name, shape in shapes.items()}
+    return {name: (shape, np.dtype(stored)) for name, shape in shapes.items()}
 
 
 def config_from_metadata(meta: dict[str, Any], path: str | Path) -> Config:

@@ -229,6 +229,35 @@ def softmax_cross_entropy(
 LOSSES = {"squared_error": squared_error, "cross_entropy": softmax_cross_entropy}
 
 
+def side_by_side(members: list[Params]) -> Params:
+    """K networks of one hidden layer each -> one network whose outputs are their mean.
+
+    Put the hidden layers next to each other and let the output layer average them:
+
+        W1 = [W1_1 | ... | W1_K]           (784, H_1 + ... + H_K)
+        b1 = [b1_1, ..., b1_K]             (H_1 + ... + H_K,)
+        W2 = [W2_1; ...; W2_K] / K         (H_1 + ... + H_K, 10)
+        b2 = (b2_1 + ... + b2_K) / K       (10,)
+
+    Each hidden unit still sees only its own network's weights, so z = relu(x W1 + b1) W2
+    + b2 = (z_1 + ... + z_K) / K exactly: a committee that averages its members' outputs
+    (for softmax networks, their logits) is itself a 784-H-10 network, and everything
+    that runs one network runs it. The members must all have biases or all have none.
+    """
+    if not members:
+        raise ValueError("a committee needs at least one network")
+    if len({"b1" in p for p in members}) != 1:
+        raise ValueError("the networks must all have biases or all have none")
+    k = len(members)
+    params = {"W1": np.concatenate([p["W1"] for p in members], axis=1),
+              "W2": np.concatenate([p["W2"] for p in members], axis=0) / k}
+    if "b1" in members[0]:
+        params["b1"] = np.concatenate([p["b1"] for p in members])
+        params["b2"] = sum(p["b2"] for p in members) / k
+    dtype = members[0]["W1"].dtype
+    return {name: a.astype(dtype, copy=False) for name, a in params.items()}
+
+
 def predict(params: Params, x: np.ndarray) -> np.ndarray:
     """Predicted digit (n,) for inputs x (n, 784): the index of the largest output."""
     return forward(params, x)[1].argmax(axis=1)

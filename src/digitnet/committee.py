@@ -1,0 +1,93 @@
+"""A committee: several trained networks averaged, saved as one wider network.
+
+    digitnet committee a.npz b.npz --out both.npz
+
+Two networks trained alike but from different seeds make different mistakes, so the
+mean of their outputs is right more often than either, and more often unsure on
+pictures that are not digits. `network.side_by_side` does the math: the mean of K
+one-hidden-layer networks is itself one (784, H_1 + ... + H_K, 10) network, so the
+result is an ordinary model file that every command, the web page and the ONNX export
+run unchanged.
+
+`combine` checks that the members can be averaged (they read their inputs the same way,
+were trained on the same data, and held out the same validation images: give networks
+meant for one committee the same `split_seed`), then measures the committee itself:
+its MNIST test accuracy, and its "not a digit" threshold set on those shared validation
+images, which none of the members trained on. Each member's config, figures and
+history are kept in the metadata under "committee".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from .config import Config
+from .data import Mnist
+from .errors import ConfigError
+from .inputs import network_inputs
+from .model import Model
+from .network import side_by_side
+from .train import evaluate, reject_threshold, validation_indices
+
+# Config fields that decide what a network's inputs are, or which images it held out:
+# members must agree on these (the rest, such as seed, hidden and epochs, may differ).
+MUST_AGREE = ("input_scale", "deskew", "biases", "dtype", "loss", "val_split")
+
+
+def member_summary(model: Model) -> dict[str, Any]:
+    """What the committee's metadata keeps of one member: its config and its figures."""
+    keep = ("test_accuracy", "test_loss", "train_seconds", "reject_threshold", "history",
+            "created", "digitnet_version")
+    return {"config": model.config.to_dict(),
+            **{key: model.metadata[key] for key in keep if key in model.metadata}}
+
+
+def check_members(members: list[Model], data: Mnist) -> None:
+    """Raise ConfigError naming the first field on which the members cannot be averaged."""
+    if len(members) < 2:
+        raise ConfigError("a committee needs at least two models")
+    first = members[0].config
+    for i, model in enumerate(members[1:], start=2):
+        for name in MUST_AGREE:
+            if getattr(model.config, name) != getattr(first, name):
+                raise ConfigError(f"model {i} has {name} {getattr(model.config, name)!r}, "
+                                  f"model 1 {getattr(first, name)!r}: they must agree")
+        if model.config.validation_seed != first.validation_seed:
+            raise ConfigError(
+                f"model {i} held out other validation images (split seed "
+                f"{model.config.validation_seed}, model 1 {first.validation_seed}): train the "
+                f"members with the same --split-seed")
+    for i, model in enumerate(members, start=1):
+        trained_on = model.metadata.get("data_sha256")
+        if trained_on is not None and trained_on != data.sha256:
+            raise ConfigError(f"model {i} was trained on other data than the MNIST files given")
+
+
+def combine(members: list[Model], data: Mnist) -> Model:
+    """The committee of `members` (each a trained Model) as one Model, measured on `data`.
+
+    Its config is the first member's with `hidden` the members' total; its metadata
+    records the committee's test accuracy and loss on data's test set, its
+    reject_threshold (when the first member's config has a reject_rate) set on the
+    validation images the members held out, and every member under "committee".
+    """
+    check_members(members, data)
+    params = side_by_side([m.params for m in members])
+    config: Config = dataclasses.replace(members[0].config, hidden=int(params["W1"].shape[1]))
+    x_test = network_inputs(data.x_test, config)
+    accuracy, loss = evaluate(params, x_test, data.y_test, config.loss)
+    meta: dict[str, Any] = {
+        "test_accuracy": accuracy, "test_loss": loss,
+        "train_seconds": sum(m.metadata.get("train_seconds") or 0.0 for m in members),
+        "data_source": data.source, "data_sha256": data.sha256,
+        "committee": [member_summary(m) for m in members],
+    }
+    if config.reject_rate and config.val_split:
+        _, held = validation_indices(len(data.x_train), config.val_split,
+                                     np.random.default_rng([config.validation_seed, 1]))
+        x_val = network_inputs(data.x_train[held], config)
+        meta["reject_threshold"] = reject_threshold(params, x_val, config.reject_rate)
+    return Model(params, config, meta)
