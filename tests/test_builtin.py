@@ -17,7 +17,7 @@ from PIL import Image
 import digitnet
 from digitnet import model as model_module
 from digitnet.cli import build_parser, main
-from digitnet.config import PRESETS
+from digitnet.config import PRESETS, Config
 from digitnet.errors import ModelFileError
 
 PACKAGED = model_module.builtin_path()
@@ -115,11 +115,18 @@ def test_packaged_model_matches_its_recorded_metadata(mnist, capsys):
     assert PACKAGED.stat().st_size <= MAX_BYTES
     model = digitnet.load_model("builtin")
     meta = model.metadata
-    # made by `digitnet train --preset robust` (the README's command gives the epochs)
-    made_by = dataclasses.replace(PRESETS["robust"], epochs=model.config.epochs,
-                                  threads=model.config.threads)
-    assert model.config == made_by
-    assert len(meta["history"]) == model.config.epochs
+    # each network made by `digitnet train --preset robust` (the README's commands give the
+    # epochs and seeds), then, if several, joined by `digitnet committee`
+    members = meta.get("committee") or [{"config": model.config.to_dict(), **meta}]
+    for member in members:
+        config = Config.from_dict(member["config"])
+        made_by = dataclasses.replace(PRESETS["robust"], epochs=config.epochs,
+                                      threads=config.threads, seed=config.seed,
+                                      split_seed=config.split_seed)
+        assert config == made_by
+        assert len(member["history"]) == config.epochs
+        assert config.validation_seed == model.config.validation_seed  # one held-out set
+    assert sum(Config.from_dict(m["config"]).hidden for m in members) == model.hidden
     assert meta["architecture"]["hidden"] == model.hidden
     assert meta["data_sha256"] == mnist.sha256  # trained on the bundled MNIST
     assert 0 < model.reject_threshold < 1
