@@ -24,6 +24,7 @@ import argparse
 import dataclasses
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -444,24 +445,32 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
                 except OutputError as e:
                     record["input_image_error"] = str(e)
 
+    def line(record: dict[str, Any]) -> str:
+        if record["digit"] is None:
+            return f"{record['file']}: not a digit (score {record['digit_score']:.2f})"
+        ranked = ", ".join(f"{t['digit']} ({100 * t['probability']:.1f}%)"
+                           for t in record["top_k"])
+        return f"{record['file']}: {ranked}"
+
+    return _print_records(records, args.json, line)
+
+
+def _print_records(records: list[dict[str, Any]], as_json: bool,
+                   line: Callable[[dict[str, Any]], str]) -> int:
+    """Print each file's answer, `line(record)`, or with as_json all records at the end;
+    every failure gets its own error line on stderr. Returns EXIT_ERROR if any failed."""
     failed = 0
     for record in records:
         if "error" in record:
             print(f"digitnet: error: {record['error']}", file=sys.stderr)
             failed += 1
             continue
-        if args.json:
-            pass
-        elif record["digit"] is None:
-            print(f"{record['file']}: not a digit (score {record['digit_score']:.2f})")
-        else:
-            ranked = ", ".join(f"{t['digit']} ({100 * t['probability']:.1f}%)"
-                               for t in record["top_k"])
-            print(f"{record['file']}: {ranked}")
-        if "input_image_error" in record:
+        if not as_json:
+            print(line(record))
+        if "input_image_error" in record:  # answered, but --show-input could not write
             print(f"digitnet: error: {record['input_image_error']}", file=sys.stderr)
             failed += 1
-    if args.json:
+    if as_json:
         print(json_text(records, indent=2))
     return EXIT_ERROR if failed else 0
 
@@ -578,23 +587,17 @@ def cmd_read(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return reading
 
     records = _each_image(args.images, read, key="reading")
-    failed = 0
     for record in records:
-        if "error" in record:
-            print(f"digitnet: error: {record['error']}", file=sys.stderr)
-            failed += 1
-            continue
-        record.update(record.pop("reading").to_dict())
-        if not args.json:
-            sure = ", ".join(f"{100 * d['probability']:.0f}%" for d in record["digits"])
-            print(f"{record['file']}: {record['number']} ({sure})")
-        if Path(record["file"]) in unsaved:
-            record["input_image_error"] = unsaved[Path(record["file"])]
-            print(f"digitnet: error: {record['input_image_error']}", file=sys.stderr)
-            failed += 1
-    if args.json:
-        print(json_text(records, indent=2))
-    return EXIT_ERROR if failed else 0
+        if "reading" in record:
+            record.update(record.pop("reading").to_dict())
+            if Path(record["file"]) in unsaved:
+                record["input_image_error"] = unsaved[Path(record["file"])]
+
+    def line(record: dict[str, Any]) -> str:
+        sure = ", ".join(f"{100 * d['probability']:.0f}%" for d in record["digits"])
+        return f"{record['file']}: {record['number']} ({sure})"
+
+    return _print_records(records, args.json, line)
 
 
 def _show_reading(outputs: _Outputs, path: Path, picture: Any, reading: Any) -> None:
