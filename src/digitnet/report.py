@@ -159,8 +159,7 @@ def plot_confusion(confusion: np.ndarray, path: str | Path, title: str = "") -> 
         from matplotlib import colormaps
 
         ax = fig.subplots()
-        cmap = colormaps["Reds"].copy()
-        cmap.set_bad(_DIAGONAL)  # masked cells: the diagonal
+        cmap = colormaps["Reds"].with_extremes(bad=_DIAGONAL)  # masked cells: the diagonal
         image = ax.imshow(off, cmap=cmap, vmin=0, vmax=worst)
         for t in range(k):
             for p in range(k):
@@ -238,8 +237,7 @@ def plot_hidden_units(w1: np.ndarray, w2: np.ndarray, importance: np.ndarray,
     with _figure(path, 11, 1.2 + 2.3 * rows) as fig:
         from matplotlib import colormaps
 
-        cmap = colormaps["RdBu_r"].copy()
-        cmap.set_bad("#d0d0d0")
+        cmap = colormaps["RdBu_r"].with_extremes(bad="#d0d0d0")
         note = "; grey: pixels never inked" if inked is not None else ""
         fig.suptitle(f"First-layer weights of the {len(order)} most important hidden units "
                      f"(of {w1.shape[1]})\nred: ink there excites the unit, blue: inhibits "
