@@ -20,6 +20,11 @@ Each kind is one function `draw(rng, canvas)` in the table KINDS:
     spiral        an Archimedean spiral of one and a half to three turns
     star          a five- or seven-pointed star drawn as one closed zigzag
     zigzag        a horizontal zigzag or wave of three to six turns
+    arrow         a shaft with a head (sometimes two), at any angle
+    heart         the heart curve
+    face          a round face: two eyes and a smile or a frown
+    blob          a filled, lumpy polygon: ink over an area rather than a stroke
+    target        two to four circles around one centre
     letters       one letter, sometimes two or three, from a TrueType font (LETTERS below)
 
 Letters that are written like digits are left out, as are shapes that are digits: a
@@ -206,6 +211,63 @@ def _curls(rng: np.random.Generator, draw: Any) -> None:
     draw.line(list(zip(xs, ys, strict=True)), fill=0, width=_pen(rng), joint="curve")
 
 
+def _arrow(rng: np.random.Generator, draw: Any) -> None:
+    """A shaft with a two-stroke head, at any angle, sometimes headed at both ends."""
+    angle, length = rng.uniform(0, 2 * math.pi), rng.uniform(50, 84)
+    direction = np.array([math.cos(angle), math.sin(angle)])
+    tail = np.array([48.0, 48.0]) - direction * length / 2
+    tip = tail + direction * length
+    pen, barb, spread = _pen(rng), rng.uniform(0.25, 0.45) * length, rng.uniform(0.4, 0.8)
+    draw.line((*tail, *tip), fill=0, width=pen)
+    ends = [(tip, direction), (tail, -direction)] if rng.random() < 0.25 else [(tip, direction)]
+    for point, d in ends:
+        for side in (-1, 1):
+            a = math.atan2(-d[1], -d[0]) + side * spread
+            draw.line((*point, point[0] + barb * math.cos(a), point[1] + barb * math.sin(a)),
+                      fill=0, width=pen)
+
+
+def _heart(rng: np.random.Generator, draw: Any) -> None:
+    t = np.linspace(0, 2 * math.pi, 120)
+    size = rng.uniform(2.2, 2.9)  # the classic heart curve, 16 sin^3 t and 13 cos t - ...
+    xs = 48 + size * 16 * np.sin(t) ** 3 * rng.uniform(0.8, 1.1)
+    ys = 46 - size * (13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t))
+    draw.line(list(zip(xs, ys, strict=True)), fill=0, width=_pen(rng), joint="curve")
+
+
+def _face(rng: np.random.Generator, draw: Any) -> None:
+    """A round face with two eyes and a smile or frown (more than a 0: marks inside)."""
+    r, pen = rng.uniform(30, 44), _pen(rng)
+    draw.ellipse((48 - r, 48 - r, 48 + r, 48 + r), outline=0, width=pen)
+    eye = max(2.0, r * 0.12)
+    for x in (48 - r * 0.38, 48 + r * 0.38):
+        draw.ellipse((x - eye, 48 - r * 0.35 - eye, x + eye, 48 - r * 0.35 + eye), fill=0)
+    mouth = (48 - r * 0.5, 48 + r * 0.05, 48 + r * 0.5, 48 + r * 0.6)
+    if rng.random() < 0.7:
+        draw.arc(mouth, 20, 160, fill=0, width=pen)
+    else:
+        draw.arc((mouth[0], mouth[1] + r * 0.3, mouth[2], mouth[3] + r * 0.3), 200, 340,
+                 fill=0, width=pen)
+
+
+def _blob(rng: np.random.Generator, draw: Any) -> None:
+    """A filled, lumpy shape: an inked-over area, not a stroke."""
+    corners = int(rng.integers(5, 10))
+    angle = np.sort(rng.uniform(0, 2 * math.pi, corners))
+    radius = rng.uniform(15, 42, corners)
+    points = list(zip(48 + radius * np.cos(angle), 48 + radius * np.sin(angle), strict=True))
+    draw.polygon(points, fill=0)
+
+
+def _target(rng: np.random.Generator, draw: Any) -> None:
+    """Two to four circles around one centre, sometimes with a filled middle."""
+    pen, rings = _pen(rng), int(rng.integers(2, 5))
+    for r in np.linspace(rng.uniform(40, 44), rng.uniform(8, 14), rings):
+        draw.ellipse((48 - r, 48 - r, 48 + r, 48 + r), outline=0, width=pen)
+    if rng.random() < 0.4:
+        draw.ellipse((44, 44, 52, 52), fill=0)
+
+
 @cache
 def fonts(families: tuple[str, ...]) -> tuple[Path, ...]:
     """The TrueType files of these font families under FONT_DIR, sorted (may be empty)."""
@@ -236,13 +298,15 @@ def _letter(families: tuple[str, ...]) -> Draw:
 KINDS: dict[str, Draw] = {
     "scribble": _scribble, "box": _box, "hatched": _hatched, "circle_cross": _circle_cross,
     "grid": _grid, "polygon": _polygon, "dots": _dots, "curls": _curls,
+    "arrow": _arrow, "heart": _heart, "face": _face, "blob": _blob, "target": _target,
     "spiral": _spiral, "star": _star, "zigzag": _zigzag,
     "letters": _letter(TRAIN_FONT_FAMILIES),
     "letters_other_fonts": _letter(VALIDATION_FONT_FAMILIES),
 }
 # kind -> share of the training set
-TRAIN_KINDS = {"letters": 0.3, "scribble": 0.3, "box": 0.06, "hatched": 0.06,
-               "circle_cross": 0.06, "grid": 0.06, "polygon": 0.06, "dots": 0.05, "curls": 0.05}
+TRAIN_KINDS = {"letters": 0.24, "scribble": 0.24, "box": 0.05, "hatched": 0.05,
+               "circle_cross": 0.05, "grid": 0.05, "polygon": 0.05, "dots": 0.04, "curls": 0.04,
+               "arrow": 0.05, "heart": 0.04, "face": 0.04, "blob": 0.02, "target": 0.04}
 VALIDATION_KINDS = ("spiral", "star", "zigzag", "letters_other_fonts", "scribble")
 
 
