@@ -36,8 +36,8 @@ def test_letters_that_look_like_digits_are_left_out():
 
 
 def test_unknown_kind_is_named():
-    with pytest.raises(ValueError, match="'blob'"):
-        nondigits.picture("blob", np.random.default_rng(0))
+    with pytest.raises(ValueError, match="'splotch'"):
+        nondigits.picture("splotch", np.random.default_rng(0))
 
 
 def test_letters_work_without_installed_fonts(monkeypatch, tmp_path):
