@@ -92,3 +92,10 @@ def test_committee_command_errors_are_one_line(member_files, tmp_path, capsys):
                    f"digitnet: error: --out {member_files[0]} is the model file: it would be "
                    f"overwritten"]
     assert not (tmp_path / "c.npz").exists()
+
+
+def test_split_seed_defaults_to_the_seed_and_rejects_nonsense():
+    assert preset("fast", seed=5).validation_seed == 5
+    assert preset("fast", seed=5, split_seed=1).validation_seed == 1
+    with pytest.raises(ValueError, match="split_seed must be >= 0, or -1"):
+        preset("fast", split_seed=-2)
