@@ -20,10 +20,14 @@ TIMEOUT = 1.0  # HEADER_TIMEOUT, BODY_TIMEOUT and KEEP_ALIVE_TIMEOUT in the test
 BOUND = TIMEOUT + 2.0  # a connection must be closed by then
 
 
+MAX_CONNECTIONS = 4  # MAX_CONNECTIONS in the test server
+
+
 @pytest.fixture(scope="module")
 def port(model_file):
     code = ("import sys, digitnet.server as s; "
             f"s.HEADER_TIMEOUT = s.BODY_TIMEOUT = s.KEEP_ALIVE_TIMEOUT = {TIMEOUT}; "
+            f"s.MAX_CONNECTIONS = {MAX_CONNECTIONS}; "
             "from digitnet.cli import main; sys.exit(main(sys.argv[1:]))")
     proc = subprocess.Popen([sys.executable, "-c", code, "serve", str(model_file), "--port", "0",
                              "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -145,3 +149,20 @@ def test_a_wrong_method_is_json_too(port):
         data, _ = read_all(sock)
     status, _, body = parse(data)
     assert status == 405 and "error" in json.loads(body)
+
+
+def test_connections_beyond_the_limit_get_503_json_and_the_server_recovers(port):
+    with contextlib.ExitStack() as stack:
+        held = [stack.enter_context(connect(port)) for _ in range(MAX_CONNECTIONS)]
+        time.sleep(0.2)  # let the server accept them all
+        with connect(port) as extra:
+            data, seconds = read_all(extra)
+        status, headers, body = parse(data)
+        assert status == 503 and headers["content-type"] == "application/json"
+        assert "connections open" in json.loads(body)["error"] and seconds < BOUND
+        assert len(held) == MAX_CONNECTIONS
+    time.sleep(0.2)  # the held ones are closed: there is room again
+    with connect(port) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data, _ = read_all(sock)
+    assert parse(data)[0] == 200

@@ -23,7 +23,8 @@ full (from Content-Length, or while counting a chunked body); images are checked
 PNG/JPEG magic bytes and refused from their header when larger than MAX_IMAGE_PIXELS;
 at most IMAGE_WORKERS images are decoded at once; nothing is written to disk (uploads
 are parsed in memory). Slow or idle clients are cut off (`guarded_protocol`: a deadline
-for the request headers, a body-read timeout, a keep-alive timeout), requests that are not
+for the request headers, a body-read timeout, a keep-alive timeout), at most
+MAX_CONNECTIONS connections are open at once (more get 503), requests that are not
 valid HTTP get a JSON 400, and HEAD is answered on GET routes. The model is loaded once,
 before the server starts.
 
@@ -60,6 +61,9 @@ IMAGE_WORKERS = 2  # images decoded at the same time (each may take tens of MB w
 HEADER_TIMEOUT = 10.0  # seconds a connection has to send a whole request line and headers
 BODY_TIMEOUT = 10.0  # seconds a client may pause while sending a body before getting 408
 KEEP_ALIVE_TIMEOUT = 5.0  # seconds an idle keep-alive connection stays open after a response
+# Connections open at once; one more gets 503 at once. Each may be sending a body of up
+# to MAX_BODY_BYTES, so this also bounds the memory that uploads in flight can take.
+MAX_CONNECTIONS = 64
 PAGE_FILES = {  # file in digitnet/web/ -> media type; served from memory
     "index.html": "text/html; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
@@ -579,6 +583,8 @@ def guarded_protocol() -> type:
       otherwise it gets 408 with a JSON error (or, if it sent nothing, is just closed).
     - A request h11 cannot parse (bad framing, no Host) gets 400 with a JSON error, like
       every other refusal, rather than uvicorn's text/plain.
+    - A connection beyond MAX_CONNECTIONS open at once gets 503 with a JSON error and is
+      closed before it can send anything, so uploads in flight take bounded memory.
     Bodies are timed by BodyLimit (BODY_TIMEOUT), idle keep-alive by uvicorn
     (KEEP_ALIVE_TIMEOUT). The h11 protocol is used even when httptools is installed, so
     these hold everywhere.
@@ -591,6 +597,10 @@ def guarded_protocol() -> type:
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
+            if len(self.connections) > MAX_CONNECTIONS:  # this one included
+                _write_raw_error(self.transport, 503, f"the server has {MAX_CONNECTIONS} "
+                                                      f"connections open; try again shortly")
+                return
             self._arm_header_deadline()
 
         def data_received(self, data: bytes) -> None:
@@ -635,7 +645,7 @@ def guarded_protocol() -> type:
 def _write_raw_error(transport: Any, status: int, message: str) -> None:
     """Write a whole HTTP/1.1 error response {"error": message} and close the connection
     (for when no request was parsed, so h11 cannot frame one)."""
-    reason = {400: "Bad Request", 408: "Request Timeout"}[status]
+    reason = {400: "Bad Request", 408: "Request Timeout", 503: "Service Unavailable"}[status]
     body = json.dumps({"error": message}, allow_nan=False).encode()
     head = (f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
             f"content-length: {len(body)}\r\nconnection: close\r\n\r\n").encode()
