@@ -19,7 +19,8 @@ per-sample SGD, fast), threads (BLAS threads from the free cores), augment
 (distortions), images (pictures -> MNIST-style pixels, deskew), inputs (pixels ->
 network inputs), nondigits (generated non-digits), segment (a number's digits), config,
 train (the loop), modelfile (the file format), checkpoint (resumable training), model
-(the Model, its predictions and "builtin"), classifier (the estimator), metrics,
+(the Model, its predictions and "builtin"), committee (networks averaged as one),
+classifier (the estimator), metrics,
 evaluation and report (figures and plots), export (ONNX), sweep and sweep_report
 (searches on Optuna), server (the web app of `digitnet serve`), cli.
 """
