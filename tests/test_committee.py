@@ -99,3 +99,15 @@ def test_split_seed_defaults_to_the_seed_and_rejects_nonsense():
     assert preset("fast", seed=5, split_seed=1).validation_seed == 1
     with pytest.raises(ValueError, match="split_seed must be >= 0, or -1"):
         preset("fast", split_seed=-2)
+
+
+def test_weights_too_large_for_float16_are_one_clear_error(members, tmp_path, capsys):
+    big = Model({k: v.copy() for k, v in members[1].params.items()}, members[1].config,
+                members[1].metadata)
+    big.params["W2"][0, 0] = 3e5  # halved by the mean: still beyond float16 (65504)
+    big.save(tmp_path / "big.npz")
+    assert main(["committee", str(tmp_path / "big.npz"), str(tmp_path / "big.npz"), "--out",
+                 str(tmp_path / "c.npz"), "--float16"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("digitnet: error: ") and "too large to store as float16" in err, err
+    assert len(err.splitlines()) == 1 and not (tmp_path / "c.npz").exists()

@@ -115,9 +115,11 @@ def save_model(path: str | Path, params: Params, config: Config,
     if stored_as is not None:
         meta["architecture"]["stored_as"] = stored_as
         specs = parameter_specs("weights", meta["architecture"])
+        largest = float(np.finfo(stored_as).max)
+        if any(float(np.abs(a).max(initial=0)) > largest for a in params.values()):
+            raise ModelFileError(f"{path}: weights too large to store as {stored_as} (over "
+                                 f"{largest:g})")
         params = {name: a.astype(specs[name][1]) for name, a in params.items()}
-        if not all(np.isfinite(a).all() for a in params.values()):
-            raise ValueError(f"weights too large to store as {stored_as}")
     save_arrays(path, params, meta)
 
 
