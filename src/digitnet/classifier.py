@@ -58,13 +58,8 @@ class Classifier:
         x, y = _check_xy(x, y)
         result = train.fit(self.config, x, y, test=test, state=state, progress=progress,
                            on_epoch=on_epoch, on_interrupt=on_interrupt)
-        meta = dict(metadata or {})
-        meta.update(history=result.history, train_seconds=result.train_seconds,
-                    test_accuracy=result.test_accuracy, test_loss=result.test_loss,
-                    best_epoch=result.best_epoch)
-        if result.reject_threshold is not None:
-            meta["reject_threshold"] = result.reject_threshold
-        self.model_ = Model(result.params, self.config, meta)
+        self.model_ = Model.from_training(result, self.config)
+        self.model_.metadata = {**(metadata or {}), **self.model_.metadata}
         self.history_ = result.history
         self.result_ = result
         return self

@@ -724,8 +724,9 @@ def _add_serve_parser(sub: Any) -> None:
     serve = sub.add_parser(
         "serve", help="draw a digit in the browser and watch the model guess",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="Serve a page to draw digits on, and a JSON API (POST /api/predict, "
-                    "GET /api/model, GET /healthz; OpenAPI spec at /openapi.json). "
+        description="Serve a page to draw digits and numbers on, and a JSON API (POST "
+                    "/api/predict, POST /api/read, GET /api/model, GET /healthz; OpenAPI spec "
+                    "at /openapi.json). "
                     "Needs the web extra: pip install 'digitnet[web]'.")
     _model_argument(serve, optional=True)
     serve.add_argument("--host", default="127.0.0.1",

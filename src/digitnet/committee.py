@@ -2,9 +2,10 @@
 
     digitnet committee a.npz b.npz --out both.npz
 
-Two networks trained alike but from different seeds make different mistakes, so the
-mean of their outputs is right more often than either, and more often unsure on
-pictures that are not digits. `network.side_by_side` does the math: the mean of K
+Networks trained alike from different seeds make somewhat different mistakes, and the
+mean of their outputs is the classic way to make fewer (whether it does is measured:
+two `robust` networks averaged landed between the two, see docs/experiments.md).
+`network.side_by_side` does the math: the mean of K
 one-hidden-layer networks is itself one (784, H_1 + ... + H_K, 10) network, so the
 result is an ordinary model file that every command, the web page and the ONNX export
 run unchanged.
@@ -22,15 +23,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import numpy as np
-
 from .config import Config
 from .data import Mnist
 from .errors import ConfigError
 from .inputs import network_inputs
 from .model import Model
 from .network import side_by_side
-from .train import evaluate, reject_threshold, validation_indices
+from .train import evaluate, held_out, reject_threshold
 
 # Config fields that decide what a network's inputs are, or which images it held out:
 # members must agree on these (the rest, such as seed, hidden and epochs, may differ).
@@ -86,8 +85,7 @@ def combine(members: list[Model], data: Mnist) -> Model:
         "committee": [member_summary(m) for m in members],
     }
     if config.reject_rate and config.val_split:
-        _, held = validation_indices(len(data.x_train), config.val_split,
-                                     np.random.default_rng([config.validation_seed, 1]))
+        _, held = held_out(len(data.x_train), config)
         x_val = network_inputs(data.x_train[held], config)
         meta["reject_threshold"] = reject_threshold(params, x_val, config.reject_rate)
     return Model(params, config, meta)

@@ -68,6 +68,8 @@ class Model:
             "test_loss": result.test_loss, "train_seconds": result.train_seconds,
             "best_epoch": result.best_epoch,
         }
+        if result.reject_threshold is not None:
+            meta["reject_threshold"] = result.reject_threshold
         if data is not None:
             meta.update(data_source=data.source, data_sha256=data.sha256)
         return cls(result.params, config, meta)
@@ -118,8 +120,8 @@ class Model:
         a list of n ints 0..9 or None (score below `reject_threshold`), and scores (n,).
         """
         probabilities = self.predict_proba(x)  # (n, 10)
-        scores = probabilities.max(axis=1)
-        digits = [None if score < self.reject_threshold else int(digit)
+        scores, threshold = probabilities.max(axis=1), self.reject_threshold
+        digits = [None if score < threshold else int(digit)
                   for digit, score in zip(probabilities.argmax(axis=1), scores, strict=True)]
         return digits, scores
 

@@ -43,6 +43,7 @@ import math
 import re
 import socket
 import sys
+from http import HTTPStatus
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -645,7 +646,7 @@ def guarded_protocol() -> type:
 def _write_raw_error(transport: Any, status: int, message: str) -> None:
     """Write a whole HTTP/1.1 error response {"error": message} and close the connection
     (for when no request was parsed, so h11 cannot frame one)."""
-    reason = {400: "Bad Request", 408: "Request Timeout", 503: "Service Unavailable"}[status]
+    reason = HTTPStatus(status).phrase
     body = json.dumps({"error": message}, allow_nan=False).encode()
     head = (f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
             f"content-length: {len(body)}\r\nconnection: close\r\n\r\n").encode()

@@ -89,6 +89,13 @@ def validation_indices(n: int, n_val: int,
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
+def held_out(n: int, config: Config) -> tuple[np.ndarray, np.ndarray]:
+    """(train rows, validation rows) of n training images, as `fit` splits them: the
+    config's val_split rows drawn with its validation_seed."""
+    return validation_indices(n, config.val_split,
+                              np.random.default_rng([config.validation_seed, 1]))
+
+
 def split_validation(
     x: np.ndarray, y: np.ndarray, n_val: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -108,10 +115,9 @@ def evaluate(params: Params, x: np.ndarray, y: np.ndarray, loss: str) -> tuple[f
     return correct / len(x), total_loss / len(x)
 
 
-def digit_scores(params: Params, x: np.ndarray, batch: int = 2000) -> np.ndarray:
+def digit_scores(params: Params, x: np.ndarray) -> np.ndarray:
     """The largest softmax probability (n,) for each input row of x (n, 784)."""
-    scores = [network.softmax(network.forward(params, x[i : i + batch])[1]).max(axis=1)
-              for i in range(0, len(x), batch)]
+    scores = [network.softmax(z).max(axis=1) for _, z in network.forward_in_batches(params, x)]
     return np.concatenate(scores) if scores else np.empty(0)
 
 
@@ -255,8 +261,7 @@ def fit(
     Raises TrainingDiverged as soon as the loss becomes NaN or infinite.
     """
     state = state if state is not None else new_state(config)
-    split_rng = np.random.default_rng([config.validation_seed, 1])  # not the shuffle stream
-    keep, held = validation_indices(len(x), config.val_split, split_rng)
+    keep, held = held_out(len(x), config)  # its own stream, not the shuffle's
     images, y_train = np.asarray(x)[keep], np.asarray(y)[keep]  # for augmentation
     if config.outliers:  # non-digits after the digits: the train-accuracy sample stays digits
         images, y_train = _with_outliers(images, y_train, config)
