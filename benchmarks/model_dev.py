@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from digitnet import nondigits, train
+from digitnet.config import PRESETS
 from digitnet.data import load_mnist
 from digitnet.images import preprocess
 from digitnet.model import load_model
@@ -57,7 +58,7 @@ def fashion() -> np.ndarray | None:
 
 def main() -> None:
     mnist = load_mnist()
-    _, held = train.validation_indices(len(mnist.x_train), 5000, np.random.default_rng([1, 1]))
+    _, held = train.held_out(len(mnist.x_train), PRESETS["robust"])  # as the robust preset
     x_val, y_val = mnist.x_train[held], mnist.y_train[held]
     x_dev, y_dev = sklearn_pictures(0)
     rng = np.random.default_rng(20261125)

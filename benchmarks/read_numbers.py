@@ -47,8 +47,9 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 sys.path.insert(0, str(SRC))
 
 from digitnet import load_mnist, load_model  # noqa: E402
+from digitnet.config import PRESETS  # noqa: E402
 from digitnet.segment import read_number  # noqa: E402
-from digitnet.train import validation_indices  # noqa: E402
+from digitnet.train import held_out  # noqa: E402
 
 WIDTH, HEIGHT = 1000, 300
 GAPS = ("wide", "narrow", "touching", "overlapping")
@@ -256,7 +257,7 @@ def digit_sets(mnist, dev: bool) -> list[tuple[str, np.ndarray, np.ndarray]]:
     part = slice(0, half) if dev else slice(half, None)
     other_images = np.stack([sklearn_digit(d) for d in other.images[part]])
     if dev:
-        _, held = validation_indices(len(mnist.x_train), 5000, np.random.default_rng([1, 1]))
+        _, held = held_out(len(mnist.x_train), PRESETS["robust"])
         return [("mnist_validation", mnist.x_train[held], mnist.y_train[held]),
                 ("sklearn_digits_first_half", other_images, other.target[part])]
     return [("mnist_test", mnist.x_test, mnist.y_test),
