@@ -205,3 +205,8 @@ def test_new_settings_are_checked_and_off_by_default():
         Augmentation(binarize=1.5)
     with pytest.raises(ValueError, match="pen"):
         Augmentation(pen=-1)
+
+
+def test_binarize_leaves_a_blank_image_blank():
+    out = augment.binarize(np.zeros((2, 28, 28)), np.array([0.5, 0.1]))
+    assert out.max() == 0

@@ -155,6 +155,16 @@ def test_large_pictures_give_boxes_in_their_own_pixels(mnist, trained_model):
         assert 146 <= y0 < y1 <= 554
 
 
+def test_large_16_bit_pictures_keep_their_boxes_in_place(mnist, trained_model):
+    """16-bit pictures are read at full size (never shrunk), so no scale applies."""
+    picture = np.full((700, 2400), 255, np.float32)
+    for k, digit in enumerate([5, 8]):
+        paste(picture, glyph(mnist, digit), 300 + 900 * k, 150, 400)
+    found = segment(Image.fromarray((picture * 257).astype(np.uint16)), trained_model)
+    assert [s.box[0] // 100 for s in found] == [3, 12]  # not 3x too far right
+    assert all(s.box[2] <= 300 + 900 * k + 404 for k, s in enumerate(found))
+
+
 def test_numbers_of_mnist_test_digits_with_visible_gaps(mnist, trained_model, compose):
     """A small version of the benchmark: 40 numbers of 3-6 MNIST test digits, wide and
     narrow gaps, slanted and wavy lines, paper noise. The session's model is a 2-epoch one

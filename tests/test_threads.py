@@ -94,3 +94,8 @@ def test_the_load_meter_sees_another_program_and_not_this_one():
         spinner.wait()
     assert quiet is not None and busy is not None
     assert busy > quiet and busy >= 0.6  # the spinner held (most of) a core
+
+
+def test_the_load_meter_reads_nothing_from_a_window_too_short_for_the_tick_count():
+    meter = threads.LoadMeter()
+    assert meter.others() is None  # ~0 s: one 10 ms tick would read as many busy cores

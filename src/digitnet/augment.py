@@ -181,10 +181,12 @@ def pen_width(images: np.ndarray, change: np.ndarray) -> np.ndarray:
 
 
 def binarize(images: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """Ink at or above thresholds (n,) times each image's peak becomes 255, the rest 0."""
+    """Ink at or above thresholds (n,) times each image's peak becomes 255, the rest 0
+    (a blank image stays blank)."""
     images = np.asarray(images, np.float32)
     peak = images.max(axis=(1, 2), keepdims=True)
-    return np.where(images >= thresholds[:, None, None] * peak, 255, 0).astype(np.float32)
+    ink = (images >= thresholds[:, None, None] * peak) & (peak > 0)
+    return np.where(ink, 255, 0).astype(np.float32)
 
 
 def blur(images: np.ndarray, sigmas: np.ndarray) -> np.ndarray:
@@ -224,7 +226,8 @@ def refit(images: np.ndarray, box: float | np.ndarray = 20) -> np.ndarray:
     The box around pixels above INK_THRESHOLD (0.25) of each image's peak is scaled so
     its longer side is `box` pixels (a number, or one per image (n,)), keeping the
     aspect ratio; fainter pixels outside it are dropped, the centre of mass is moved to
-    (14, 14) to within half a pixel, and the peak stretched to 255. Blank images stay
+    (14, 14) (to within half a pixel when no scaling is needed, about a pixel
+    otherwise), and the peak stretched to 255. Blank images stay
     blank. An image already that size is only shifted by whole pixels, so it is not
     blurred; otherwise sampling is bilinear (preprocess anti-aliases when shrinking).
     """

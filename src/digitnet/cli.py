@@ -919,7 +919,6 @@ def cmd_sweep_show(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
 def cmd_sweep_best(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from . import sweep
     from .config import to_toml
-    from .files import atomic_write
 
     sweep.require_optuna()
     check_outputs([("--out", args.out)], [("sweep database", sweep.sqlite_path(args.storage))])
@@ -929,7 +928,7 @@ def cmd_sweep_best(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
                f"validation accuracy {100 * best['value']:.2f}%\n"
                f"train it with: digitnet train --config {args.out.name}")
     text = to_toml(config.to_dict(), comment)
-    atomic_write(args.out, lambda f: f.write(text.encode()))
+    write_text(args.out, text, "config")
     print(f"trial {best['number']} (validation {100 * best['value']:.2f}%) written to "
           f"{args.out}")
     return 0

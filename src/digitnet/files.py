@@ -13,6 +13,7 @@ by resolved path and by inode, so symlinks and hard links count).
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
@@ -63,7 +64,7 @@ def _remove_stale_temporaries(path: Path) -> None:
     """Delete what killed saves of `path` left behind (older than STALE_SECONDS, so a save
     of the same name running right now in another process keeps its file)."""
     try:
-        leftovers = list(path.parent.glob(f".{_glob_escape(path.name)}{TMP_MARK}*"))
+        leftovers = list(path.parent.glob(f".{glob.escape(path.name)}{TMP_MARK}*"))
     except OSError:
         return
     for leftover in leftovers:
@@ -73,10 +74,6 @@ def _remove_stale_temporaries(path: Path) -> None:
                 leftover.unlink()
         except OSError:
             pass  # not ours to fight over; the save itself goes on
-
-
-def _glob_escape(name: str) -> str:
-    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
 def json_text(obj: Any, **kwargs: Any) -> str:

@@ -43,6 +43,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from .augment import bilinear
 from .constants import SIDE
 from .errors import ImageError
 from .files import atomic_write
@@ -322,8 +323,6 @@ def deskew(images: np.ndarray) -> np.ndarray:
 
 def _deskew(images: np.ndarray) -> np.ndarray:
     """`deskew` of (k, 28, 28) images, all at once."""
-    from .augment import bilinear
-
     x = images.astype(np.float32)
     rows = np.arange(SIDE, dtype=np.float32)
     mass = x.sum(axis=(1, 2))  # (n,)
@@ -411,7 +410,7 @@ def _is_dir(path: Path) -> bool:
 
 def save_png(pixels: np.ndarray, path: str | Path, scale: int = 1) -> None:
     """Write a (h, w) uint8 grayscale or (h, w, 3) RGB picture as a PNG, enlarged `scale`
-    times, atomically (a symlink at `path` is replaced, never followed).
+    times, atomically (a symbolic link at `path` is refused, never followed).
 
     Raises OutputError if the file cannot be written.
     """

@@ -37,9 +37,9 @@ def check_pixels(x: Any) -> np.ndarray:
 def network_inputs(x: Any, config: Any) -> np.ndarray:
     """Pixels x (see `check_pixels`) -> network inputs (n, 784) in config.dtype, scaled by
     config.input_scale, and deskewed first (`images.deskew`) if config.deskew. `config`
-    is a Config (any object with dtype and input_scale, and optionally deskew)."""
+    is a Config (any object with dtype, input_scale and deskew)."""
     x = check_pixels(x)
-    if getattr(config, "deskew", False):
+    if config.deskew:
         x = deskew(x.reshape(len(x), SIDE, SIDE).astype(np.float32))
     dtype = np.dtype(config.dtype)
     x = x.reshape(len(x), PIXELS).astype(dtype)

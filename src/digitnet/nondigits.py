@@ -33,7 +33,8 @@ Z z (2), S s (5), b G (6), T (7), B (8), g q (9) and y Y (4 or 9 in many hands).
 
 Training uses TRAIN_KINDS and the DejaVu fonts; VALIDATION_KINDS (spirals, stars,
 zigzags, letters in the other font families) are kept out of training to measure how
-rejection carries over to kinds of non-digit the network has never seen. Fonts are
+rejection carries over to kinds of non-digit the network has never seen, and also hold
+scribbles, a training kind, drawn from a fresh seed. Fonts are
 looked up under FONT_DIR; where none is installed, Pillow's built-in font is used.
 """
 

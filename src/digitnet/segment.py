@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ImageError
-from .images import INK_THRESHOLD, WORK_SIDE, ink_image, load_image, preprocess_ink, to_grayscale
+from .images import INK_THRESHOLD, ink_image, load_image, preprocess_ink, to_grayscale
 
 SPECK = 0.25  # a component smaller than this fraction of the writing's height is a speck
 PARTIAL = 0.7  # a component shorter than this fraction of the writing is part of a digit ...
@@ -476,15 +476,11 @@ def segment(image: Any, model: Any) -> list[Segment]:
             message = str(e)
             raise ImageError(message if message.startswith(str(image))
                              else f"{image}: {message}") from None
-    gray = to_grayscale(image)
-    scale = 1
-    if not isinstance(image, np.ndarray):  # to_grayscale shrank large pictures this much
-        scale = -(-max(image.size) // WORK_SIDE)
+    gray = to_grayscale(image)  # may be a large picture shrunk by a whole factor
+    width, height = gray.shape[::-1] if isinstance(image, np.ndarray) else image.size
+    scale = -(-max(width, height) // max(gray.shape))  # that factor, 1 if not shrunk
     ink = ink_image(gray)
     pieces = find_pieces(ink, lambda x: digit_scores(model, x))
-    height, width = gray.shape[0] * scale, gray.shape[1] * scale
-    if scale > 1:
-        width, height = image.size
     pixels = _inputs(ink, pieces)
     return [Segment((p.x0 * scale, p.y0 * scale, min(p.x1 * scale, width),
                      min(p.y1 * scale, height)), pixels[k])

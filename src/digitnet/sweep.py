@@ -285,9 +285,10 @@ def display_url(url: str) -> str:
 
 
 def storage_errors() -> tuple[type[BaseException], ...]:
-    """The exceptions that mean the study storage failed (not a bug in digitnet)."""
-    import optuna
-    import sqlalchemy.exc
+    """The exceptions that mean the study storage failed (not a bug in digitnet).
+    Raises MissingExtraError without the sweep extra, as every sweep command needs it."""
+    optuna = require_optuna()
+    import sqlalchemy.exc  # installed with optuna
 
     return (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError)
 
@@ -438,7 +439,7 @@ def _storage_cause(error: BaseException,
 
 # ----------------------------------------------------------------------------- studies
 
-def load_study(name: str, url: str | None, **storage_options: Any) -> Any:
+def load_study(name: str, url: str | None) -> Any:
     """An existing study; SweepError names the studies there if `name` is not one. A
     SQLite file that does not exist is an error (it is not created empty)."""
     optuna = require_optuna()
@@ -446,7 +447,7 @@ def load_study(name: str, url: str | None, **storage_options: Any) -> Any:
     if path is not None and not path.is_file():
         raise SweepError(f"no study {name!r}: the sweep database {path} does not exist "
                          "(give --storage, or run where the sweep ran)")
-    storage = open_storage(url, **storage_options)
+    storage = open_storage(url)
     with storage_failures(storage_url(url)), quiet_optuna():
         names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
         if name not in names:

@@ -18,7 +18,7 @@ from .errors import OutputError, SweepError
 from .sweep import quiet_optuna, short_value, trial_records
 
 TARGET = "validation accuracy"  # what the plots call the objective
-REPORT_FILES = {  # file name -> caption; slice-<param>.png are added per parameter
+CAPTIONS = {  # file name -> caption (the slice-<param>.png plots are captioned as drawn)
     "history.png": "Optimization history: each trial's validation accuracy and the best so far",
     "importance.png": "Parameter importances for validation accuracy (Optuna's default evaluator)",
 }
@@ -47,11 +47,11 @@ def write_report(study: Any, out_dir: str | Path) -> dict[str, Path]:
         raise SweepError(f"study {study.study_name!r} has no completed trial to report on")
     params = sorted({name for r in complete for name in r["params"]})
     plots: dict[str, tuple[str, Callable[[], Any]]] = {
-        "history.png": (REPORT_FILES["history.png"],
+        "history.png": (CAPTIONS["history.png"],
                         lambda: views.plot_optimization_history(study, target_name=TARGET)),
     }
     if len(complete) >= 2 and params:
-        plots["importance.png"] = (REPORT_FILES["importance.png"],
+        plots["importance.png"] = (CAPTIONS["importance.png"],
                                    lambda: views.plot_param_importances(study, target_name=TARGET))
     for name in params:
         plots[f"slice-{name}.png"] = (

@@ -38,6 +38,7 @@ from .errors import ConfigError
 ENVIRONMENT = "DIGITNET_THREADS"  # a whole number: the thread count when none is configured
 PROBE_ROUNDS = 7  # timed products per candidate (interleaved, the median is kept)
 MARGIN = 0.9  # more threads must be at least 10% faster to be chosen
+MIN_WINDOW = 0.25  # seconds: LoadMeter reads nothing from a shorter window (10 ms ticks)
 
 
 def available_cores() -> int:
@@ -64,7 +65,9 @@ def limited(threads: int, controller: Any = None) -> Iterator[None]:
 
 def configured(threads: int) -> int:
     """The thread count to use: `threads` if > 0, else DIGITNET_THREADS if set, else 0
-    (meaning: measure with `fastest`). Raises ConfigError for a bad DIGITNET_THREADS."""
+    (meaning: choose before each epoch from the cores other programs left free, see
+    LoadMeter, or with `fastest` where that cannot be read). Raises ConfigError for a bad
+    DIGITNET_THREADS."""
     if threads > 0:
         return threads
     text = os.environ.get(ENVIRONMENT, "").strip()
@@ -106,11 +109,14 @@ class LoadMeter:
 
     def others(self) -> float | None:
         """Cores' worth of CPU used by other programs since the last reading (or since the
-        meter was made); None where the machine's CPU time cannot be read."""
-        (wall0, all0, own0), (wall1, all1, own1) = self._last, self._now()
-        self._last = (wall1, all1, own1)
-        if all0 is None or all1 is None or wall1 <= wall0:
+        meter was made); None where the machine's CPU time cannot be read, or when less
+        than MIN_WINDOW seconds have passed (the count moves in ticks of 10 ms, so one tick
+        in a 1 ms window would read as ten busy cores; the window then keeps growing)."""
+        (wall0, all0, own0), now = self._last, self._now()
+        wall1, all1, own1 = now
+        if all0 is None or all1 is None or wall1 - wall0 < MIN_WINDOW:
             return None
+        self._last = now
         return max(0.0, ((all1 - all0) - (own1 - own0)) / (wall1 - wall0))
 
 
