@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .errors import OutputError, SweepError
+from .files import atomic_write, write_text
 from .sweep import quiet_optuna, short_value, trial_records
 
 TARGET = "validation accuracy"  # what the plots call the objective
@@ -64,20 +65,15 @@ def write_report(study: Any, out_dir: str | Path) -> dict[str, Path]:
             figure = (ax.flat[0] if isinstance(ax, np.ndarray) else ax).figure
             figure.set_size_inches(7, 4.5)
             figure.tight_layout()
-            try:
-                figure.savefig(out / file, dpi=100)
-            except OSError as e:
-                raise OutputError(f"{out / file}: cannot write ({e.strerror or e})") from None
+            try:  # atomically, never through a symbolic link (files.atomic_write)
+                atomic_write(out / file, lambda f, fig=figure: fig.savefig(f, format="png",
+                                                                           dpi=100))
             finally:
                 plt.close(figure)
             written[file] = out / file
     index = out / "index.html"
-    try:
-        index.write_text(_index_html(study.study_name, records,
-                                     {f: caption for f, (caption, _) in plots.items()}),
-                         encoding="utf-8")
-    except OSError as e:
-        raise OutputError(f"{index}: cannot write ({e.strerror or e})") from None
+    write_text(index, _index_html(study.study_name, records,
+                                  {f: caption for f, (caption, _) in plots.items()}), "page")
     written["index.html"] = index
     return written
 
