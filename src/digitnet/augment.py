@@ -37,10 +37,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .constants import SIDE
+from .constants import BOX, CENTER, INK_THRESHOLD, SIDE
 
 CENTRE = (SIDE - 1) / 2  # the middle of the image, for rotations
-CENTER = 14.0  # where preprocess puts the centre of mass
 
 
 @dataclass(frozen=True)
@@ -202,7 +201,7 @@ def blur(images: np.ndarray, sigmas: np.ndarray) -> np.ndarray:
     return k @ images @ k.transpose(0, 2, 1)
 
 
-def ink_extent(images: np.ndarray, threshold: float = 0.25) -> tuple[np.ndarray, ...]:
+def ink_extent(images: np.ndarray, threshold: float = INK_THRESHOLD) -> tuple[np.ndarray, ...]:
     """First row, last row, first column, last column (each (n,)) of the box around the
     pixels of images (n, 28, 28) above `threshold` of each image's peak. A blank image
     gives an empty box (first > last)."""
@@ -220,7 +219,7 @@ def box_size(images: np.ndarray) -> np.ndarray:
     return np.maximum(np.maximum(r1 - r0, c1 - c0) + 1, 0)
 
 
-def refit(images: np.ndarray, box: float | np.ndarray = 20) -> np.ndarray:
+def refit(images: np.ndarray, box: float | np.ndarray = BOX) -> np.ndarray:
     """Re-normalize digits (n, 28, 28) as `images.preprocess` would: float32 (n, 28, 28).
 
     The box around pixels above INK_THRESHOLD (0.25) of each image's peak is scaled so

@@ -44,13 +44,10 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from .augment import bilinear
-from .constants import SIDE
+from .constants import BOX, CENTER, INK_THRESHOLD, SIDE
 from .errors import ImageError
 from .files import atomic_write
 
-BOX = 20  # the digit is scaled to fit a 20x20 box ...
-CENTER = 14.0  # ... then shifted so its center of mass is at (row 14, column 14)
-INK_THRESHOLD = 0.25  # pixels below this fraction of the peak ink don't count for the box
 NOISE_MADS = 3  # background + this many median absolute deviations of the frame is "no ink"
 MIN_CONTRAST = 32  # ink that stands out from the background by less is "blank" (0..255)
 MAX_PIXELS = 40_000_000  # larger images are refused before decoding (about 7700 x 5200)

@@ -45,8 +45,9 @@ from typing import Any
 
 import numpy as np
 
+from .constants import INK_THRESHOLD
 from .errors import ImageError
-from .images import INK_THRESHOLD, ink_image, load_image, preprocess_ink, to_grayscale
+from .images import ink_image, load_image, preprocess_ink, to_grayscale
 
 SPECK = 0.25  # a component smaller than this fraction of the writing's height is a speck
 PARTIAL = 0.7  # a component shorter than this fraction of the writing is part of a digit ...
