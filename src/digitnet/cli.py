@@ -434,7 +434,7 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
         for record, probs, image in zip(ok, probabilities, inputs, strict=True):
             top = np.argsort(-probs, kind="stable")[: args.top_k]
             score = float(probs[top[0]])
-            declined = score < model.reject_threshold
+            declined = bool(model.declines(score))
             record.update(digit=None if declined else int(top[0]), probability=score,
                           reason="not a digit" if declined else None, digit_score=score,
                           top_k=[{"digit": int(d), "probability": float(probs[d])} for d in top],

@@ -105,6 +105,11 @@ class Model:
         """Digit scores below this are declined as "not a digit" (0.0: never declines)."""
         return float(self.metadata.get("reject_threshold", 0.0))
 
+    def declines(self, scores: Any) -> Any:
+        """True where a digit score (a float, or an array (n,)) is below `reject_threshold`:
+        that picture is "not a digit"."""
+        return scores < self.reject_threshold
+
     def digit_score(self, x: np.ndarray) -> np.ndarray:
         """How much each image looks like a digit: its largest probability, (n,) in (0, 1].
 
@@ -120,9 +125,9 @@ class Model:
         a list of n ints 0..9 or None (score below `reject_threshold`), and scores (n,).
         """
         probabilities = self.predict_proba(x)  # (n, 10)
-        scores, threshold = probabilities.max(axis=1), self.reject_threshold
-        digits = [None if score < threshold else int(digit)
-                  for digit, score in zip(probabilities.argmax(axis=1), scores, strict=True)]
+        scores = probabilities.max(axis=1)
+        digits = [None if declined else int(digit) for digit, declined
+                  in zip(probabilities.argmax(axis=1), self.declines(scores), strict=True)]
         return digits, scores
 
     def predict_images_digits(self, paths: str | Path | Iterable[str | Path],

@@ -208,7 +208,7 @@ def prediction(model: Model, pixels: np.ndarray) -> dict[str, Any]:
     or None with the reason "not a digit" when its digit score is below the threshold."""
     probabilities = model.predict_proba(pixels[None])[0]  # (10,)
     score = float(probabilities.max())
-    declined = score < model.reject_threshold
+    declined = bool(model.declines(score))
     return {"digit": None if declined else int(np.argmax(probabilities)),
             "reason": "not a digit" if declined else None,
             "digit_score": score,
