@@ -1,7 +1,5 @@
 """The robust preset's pieces: outlier exposure, the rejection threshold, deskewed training."""
 
-import dataclasses
-
 import numpy as np
 import pytest
 
@@ -70,20 +68,3 @@ def test_deskewed_training_is_deterministic(mnist):
     a, b = (train.fit(config, x, y).params for _ in range(2))
     for name in a:
         np.testing.assert_array_equal(a[name], b[name])
-
-
-def test_outlier_pool_gives_each_epoch_its_own_set_of_non_digits():
-    config = preset("robust", outliers=0.2, outlier_pool=3)
-    pool = train.outlier_pool(40, config)  # 10 non-digits beside 40 digits: a 20% share
-    assert pool.shape == (3, 10, 28, 28) and pool.dtype == np.uint8
-    assert len({s.tobytes() for s in pool}) == 3
-    digits, labels = np.zeros((40, 28, 28), np.uint8), np.arange(40) % 10
-    for epoch in range(5):
-        images, y = train.with_outliers(digits, labels, pool, epoch)
-        np.testing.assert_array_equal(images[40:], pool[epoch % 3])
-        assert list(y[40:]) == [network.NOT_A_DIGIT] * 10 and list(y[:40]) == list(labels)
-    single = train.outlier_pool(40, dataclasses.replace(config, outlier_pool=1))
-    np.testing.assert_array_equal(single[0], nondigits.training_set(
-        10, np.random.default_rng([config.seed, 2])))  # one set: the same as before pools
-    empty = train.outlier_pool(40, dataclasses.replace(config, outliers=0.0))
-    assert train.with_outliers(digits, labels, empty, 7)[0] is digits

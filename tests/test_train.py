@@ -83,7 +83,6 @@ def _interrupt_in_epoch(n):
     {"optimizer": "nesterov"},
     {"optimizer": "adam", "lr": 0.002, "schedule": "onecycle"},
     {"early_stopping": True, "patience": 10, "weight_decay": 1e-4},
-    {"outliers": 0.1, "outlier_pool": 3},  # epoch 3 resumes with the pool's third set
 ])
 def test_resume_equals_uninterrupted(small, tmp_path, settings):
     x, y, xt, yt = small

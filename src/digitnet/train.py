@@ -276,10 +276,9 @@ def fit(
     keep, held = held_out(len(x), config)  # its own stream, not the shuffle's
     digits, y_digits = np.asarray(x)[keep], np.asarray(y)[keep]
     pool = outlier_pool(len(digits), config)
-    # non-digits after the digits: the train-accuracy sample stays digits. The pixel order
-    # comes from the first set, so a resumed run orders them as an uninterrupted one.
-    x_train, y_train = with_outliers(digits, y_digits, pool, 0)
-    x_train = network_inputs(x_train, config)
+    # non-digits after the digits: the train-accuracy sample stays digits
+    images, y_train = with_outliers(digits, y_digits, pool, state.epoch)  # for augmentation
+    x_train = network_inputs(images, config)
     x_val, y_val = network_inputs(np.asarray(x)[held], config), np.asarray(y)[held]
     x_test = network_inputs(test[0], config) if test is not None else None
     pixels = np.arange(network.N_INPUTS)
