@@ -66,8 +66,6 @@ class Config:
                              "in every prediction")
     outliers: float = _f(0.0, "share of generated non-digits in the training set, taught to "
                               "give uniform probabilities")
-    outlier_pool: int = _f(1, "draw this many sets of non-digits, and train each epoch on "
-                              "the next set in turn (1 = the same set every epoch)")
     reject_rate: float = _f(0.0, "share of validation digits the 'not a digit' threshold may "
                                  "decline; stored as reject_threshold (0 = none)")
     epochs: int = _f(6, "passes over the training set")
@@ -100,7 +98,7 @@ class Config:
                 raise ValueError(f"{f.name} must be one of {', '.join(choices)}; got {value!r}")
         positive = {"hidden": self.hidden, "epochs": self.epochs, "batch_size": self.batch_size,
                     "lr": self.lr, "input_scale": self.input_scale, "patience": self.patience,
-                    "step_every": self.step_every, "outlier_pool": self.outlier_pool}
+                    "step_every": self.step_every}
         for name, value in positive.items():
             if not value > 0:
                 raise ValueError(f"{name} must be > 0, got {value!r}")

@@ -35,7 +35,6 @@ import numpy as np
 
 from . import augment, network, nondigits, optim, seed, threads
 from .config import Config
-from .constants import SIDE
 from .errors import TrainingDiverged
 from .inputs import network_inputs
 from .network import Params
@@ -128,25 +127,14 @@ def reject_threshold(params: Params, x_val: np.ndarray, rate: float) -> float:
     return float(np.quantile(digit_scores(params, x_val), rate))
 
 
-def outlier_pool(n_digits: int, config: Config) -> np.ndarray:
-    """The generated non-digits for training beside n_digits digits:
-    (config.outlier_pool, count, 28, 28) uint8, one set per epoch in turn, each set
-    making up a share config.outliers of an epoch's images ((0, 0, 28, 28) without)."""
-    count = round(n_digits * config.outliers / (1 - config.outliers))
-    rng = np.random.default_rng([config.seed, 2])
-    sets = config.outlier_pool if count else 0
-    return nondigits.training_set(count * sets, rng).reshape(sets, count, SIDE, SIDE)
-
-
-def with_outliers(images: np.ndarray, labels: np.ndarray, pool: np.ndarray,
-                  epoch: int) -> tuple[np.ndarray, np.ndarray]:
-    """Digits images (n, 28, 28) and labels (n,) with the pool's set for `epoch` appended,
-    labelled NOT_A_DIGIT (unchanged when the pool is empty)."""
-    if not pool.size:
-        return images, labels
-    others = pool[epoch % len(pool)]
+def _with_outliers(images: np.ndarray, labels: np.ndarray,
+                   config: Config) -> tuple[np.ndarray, np.ndarray]:
+    """images (n, 28, 28) and labels (n,) with generated non-digits appended (label
+    NOT_A_DIGIT), making up a share config.outliers of the result."""
+    count = round(len(images) * config.outliers / (1 - config.outliers))
+    others = nondigits.training_set(count, np.random.default_rng([config.seed, 2]))
     return (np.concatenate([images, others.astype(images.dtype)]),
-            np.concatenate([labels.astype(np.int64), np.full(len(others), network.NOT_A_DIGIT)]))
+            np.concatenate([labels.astype(np.int64), np.full(count, network.NOT_A_DIGIT)]))
 
 
 def ink_order(x: np.ndarray) -> np.ndarray:
@@ -274,10 +262,9 @@ def fit(
     """
     state = state if state is not None else new_state(config)
     keep, held = held_out(len(x), config)  # its own stream, not the shuffle's
-    digits, y_digits = np.asarray(x)[keep], np.asarray(y)[keep]
-    pool = outlier_pool(len(digits), config)
-    # non-digits after the digits: the train-accuracy sample stays digits
-    images, y_train = with_outliers(digits, y_digits, pool, state.epoch)  # for augmentation
+    images, y_train = np.asarray(x)[keep], np.asarray(y)[keep]  # for augmentation
+    if config.outliers:  # non-digits after the digits: the train-accuracy sample stays digits
+        images, y_train = _with_outliers(images, y_train, config)
     x_train = network_inputs(images, config)
     x_val, y_val = network_inputs(np.asarray(x)[held], config), np.asarray(y)[held]
     x_test = network_inputs(test[0], config) if test is not None else None
@@ -298,9 +285,8 @@ def fit(
                 while state.epoch < config.epochs and not stopped_early:
                     n_threads = fixed_threads or _free_threads(meter, config, len(x_train))
                     with threads.limited(n_threads):
-                        images = with_outliers(digits, y_digits, pool, state.epoch)[0]
                         record = _train_one_epoch(state, config, images, x_train, y_train,
-                                                  pixels, progress, fixed=len(pool) <= 1)
+                                                  pixels, progress)
                         record["train_accuracy"] = evaluate(
                             state.params, x_train[:TRAIN_SAMPLE], y_train[:TRAIN_SAMPLE],
                             config.loss)[0]
@@ -351,13 +337,10 @@ def _free_threads(meter: threads.LoadMeter, config: Config, n_train: int) -> int
 
 def _train_one_epoch(state: TrainState, config: Config, images: np.ndarray, x: np.ndarray,
                      y: np.ndarray, pixels: np.ndarray,
-                     progress: Callable[[int, int], Progress | None] | None,
-                     fixed: bool = True) -> dict[str, Any]:
-    """Run one epoch on images (n, 28, 28) and labels y (n,), augmentation included, and
-    return the start of its history record. x (n, 784) is the network inputs of images in
-    `pixels` order when `fixed` (the same images every epoch)."""
+                     progress: Callable[[int, int], Progress | None] | None) -> dict[str, Any]:
+    """Run one epoch (augmentation included) and return the start of its history record."""
     start = time.perf_counter()
-    x = _epoch_inputs(state, config, images, x, pixels, fixed)
+    x = _epoch_inputs(state, config, images, x, pixels)
     loss = run_epoch(state, x, y, config, progress(state.epoch + 1, len(x)) if progress else None)
     record = {"epoch": state.epoch + 1, "loss": loss, "lr": scheduled_lr(config, state.epoch),
               "seconds": time.perf_counter() - start}
@@ -366,13 +349,12 @@ def _train_one_epoch(state: TrainState, config: Config, images: np.ndarray, x: n
 
 
 def _epoch_inputs(state: TrainState, config: Config, images: np.ndarray, x: np.ndarray,
-                  pixels: np.ndarray, fixed: bool) -> np.ndarray:
+                  pixels: np.ndarray) -> np.ndarray:
     """This epoch's inputs: x itself, or a fresh random distortion of every image."""
-    if config.augmentation.active:
-        images = augment.augment(images, state.rng, config.augmentation)
-    elif fixed:
+    if not config.augmentation.active:
         return x
-    return _in_order(network_inputs(images, config), pixels)
+    distorted = augment.augment(images, state.rng, config.augmentation)
+    return _in_order(network_inputs(distorted, config), pixels)
 
 
 def _in_order(x: np.ndarray, pixels: np.ndarray) -> np.ndarray:
