@@ -171,11 +171,13 @@ def pen_width(images: np.ndarray, change: np.ndarray) -> np.ndarray:
     out = np.asarray(images, np.float32).copy()
     steps = np.abs(change)
     for step in range(int(np.ceil(steps.max(initial=0)))):
-        weight = np.clip(steps - step, 0, 1).astype(np.float32)[:, None, None]  # (n, 1, 1)
-        grow = _neighbourhood(out, np.maximum)
-        shrink = _neighbourhood(out, np.minimum)
-        target = np.where((change > 0)[:, None, None], grow, shrink)
-        out += weight * (target - out)
+        for thicken, reduce in ((True, np.maximum), (False, np.minimum)):
+            chosen = (steps > step) & ((change > 0) == thicken)  # images still changing
+            if chosen.any():
+                part = out[chosen]
+                weight = np.minimum(steps[chosen] - step, 1).astype(np.float32)[:, None, None]
+                part += weight * (_neighbourhood(part, reduce) - part)
+                out[chosen] = part
     return out
 
 
