@@ -217,6 +217,20 @@ def check_value(name: str, value: Any) -> Any:
     return float(value) if kind == "float" else value
 
 
+def read_table(path: Path, what: str, json_file: bool = False) -> Any:
+    """The parsed contents of a TOML file (or a JSON file, if json_file); any error reading
+    or parsing it raises ConfigError naming the file and `what` it is."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read {what} "
+                          f"({getattr(e, 'strerror', None) or e})") from None
+    try:
+        return json.loads(text) if json_file else tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, ValueError) as e:
+        raise ConfigError(f"{path}: not valid {'JSON' if json_file else 'TOML'}: {e}") from None
+
+
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """The Config fields set in a .toml or .json file, as {field: value}, type-checked.
 
@@ -225,18 +239,9 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     that Config refuses raise ConfigError naming the file.
     """
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".toml", ".json"):
+    if path.suffix.lower() not in (".toml", ".json"):
         raise ConfigError(f"{path}: a config file must end in .toml or .json")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read the config file "
-                          f"({getattr(e, 'strerror', None) or e})") from None
-    try:
-        values = tomllib.loads(text) if suffix == ".toml" else json.loads(text)
-    except (tomllib.TOMLDecodeError, ValueError) as e:
-        raise ConfigError(f"{path}: not valid {suffix[1:].upper()}: {e}") from None
+    values = read_table(path, "the config file", json_file=path.suffix.lower() == ".json")
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: expected a table of config fields, got "
                           f"{type(values).__name__}")

@@ -55,7 +55,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import PRESETS, Config, check_value
+from .config import PRESETS, Config, check_value, read_table
 from .errors import (
     ConfigError,
     DigitnetError,
@@ -158,16 +158,8 @@ def _field_type(name: str) -> str:
 
 def load_space(path: str | Path) -> Space:
     """Read a TOML search-space file; every error names the file and the bad entry."""
-    from .config import tomllib
-
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read the search space "
-                          f"({getattr(e, 'strerror', None) or e})") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    data = read_table(path, "the search space")
     try:
         return parse_space(data)
     except ConfigError as e:
