@@ -72,7 +72,6 @@ SCHEMA_LOCK_KEY = 0x6469676974  # "digit": the PostgreSQL advisory lock guarding
 HEARTBEAT_INTERVAL = 10  # seconds between a running trial's heartbeats
 GRACE_PERIOD = 60  # seconds without a heartbeat after which a trial counts as dead
 MAX_RETRY = 3  # times a dead worker's trial is queued again
-WORKER = f"{socket.gethostname()}:{os.getpid()}"  # recorded with each trial it runs
 SPACE_ATTR = "digitnet.space"  # study user attributes that pin what every worker must run
 SUBSET_ATTR = "digitnet.train_subset"
 
@@ -154,6 +153,11 @@ FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(Config)}  # "int", "fl
 
 def _field_type(name: str) -> str:
     return FIELD_TYPES[name]
+
+
+def worker_name() -> str:
+    """This process as "host:pid", recorded with each trial it runs."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def load_space(path: str | Path) -> Space:
@@ -517,7 +521,7 @@ def make_objective(space: Space, x: np.ndarray, y: np.ndarray) -> Callable[[Any]
     from .classifier import Classifier
 
     def objective(trial: Any) -> float:
-        trial.set_user_attr("worker", WORKER)
+        trial.set_user_attr("worker", worker_name())
         config = space.config({p.name: p.suggest(trial) for p in space.params.values()})
         if "threads" not in space.fixed and "threads" not in space.params:
             config = dataclasses.replace(config, threads=1)  # one core per worker
