@@ -28,6 +28,15 @@ TMP_MARK = ".digitnet-tmp-"  # temporary files are named "." + NAME + TMP_MARK +
 STALE_SECONDS = 60  # a leftover temporary file older than this is from a killed save
 
 
+def _not_replaceable(path: Path) -> str | None:
+    """Why digitnet will not write a file at `path`, or None when it may."""
+    if path.is_symlink():
+        return "is a symbolic link; digitnet does not write through links"
+    if path.exists() and not path.is_file():  # a device such as /dev/null, a FIFO, a dir
+        return "exists and is not a regular file (a device, FIFO or directory); not replaced"
+    return None
+
+
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None],
                  error: type[Exception] = OutputError) -> None:
     """Call write(f) on a temporary file beside `path`, then rename it to `path`.
@@ -37,10 +46,9 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None],
     OutputError), with the path and the reason.
     """
     path = Path(path)
-    if path.is_symlink():
-        raise error(f"{path}: is a symbolic link; digitnet does not write through links")
-    if path.exists() and not path.is_file():  # a device such as /dev/null, a FIFO, a dir
-        raise error(f"{path}: exists and is not a regular file; not replaced")
+    problem = _not_replaceable(path)
+    if problem:
+        raise error(f"{path}: {problem}")
     _remove_stale_temporaries(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{TMP_MARK}", dir=path.parent)
@@ -138,12 +146,9 @@ def check_outputs(outputs: Iterable[tuple[str, Path | None]],
 def _check_writable(flag: str, path: Path) -> None:
     if path.is_dir():
         raise OutputError(f"{flag} {path}: is a directory; give a file name")
-    if path.is_symlink():
-        raise OutputError(f"{flag} {path}: is a symbolic link; digitnet does not write "
-                          f"through links")
-    if path.exists() and not path.is_file():
-        raise OutputError(f"{flag} {path}: exists and is not a regular file (a device or "
-                          f"FIFO); not replaced")
+    problem = _not_replaceable(path)
+    if problem:
+        raise OutputError(f"{flag} {path}: {problem}")
     directory = path.parent
     if not directory.is_dir():
         raise OutputError(f"{flag} {path}: cannot write, directory {directory} not found")
