@@ -653,12 +653,17 @@ def format_record(record: dict[str, Any], best: dict[str, Any] | None = None) ->
     """One fixed-format line for a trial record (and the best so far, if given)."""
     value = f"{100 * record['value']:.2f}%" if record["value"] is not None else "-"
     seconds = f"{record['seconds']:.1f}s" if record["seconds"] is not None else "-"
-    params = ", ".join(f"{k}={short_value(v)}" for k, v in record["params"].items())
+    params = format_params(record["params"])
     line = f"trial {record['number']:>4}  {record['state']:<8}  val {value:>7}  {seconds:>7}  " \
            f"{params}"
     if best is not None:
         line += f"  (best: trial {best['number']}, {100 * best['value']:.2f}%)"
     return line
+
+
+def format_params(params: dict[str, Any]) -> str:
+    """A trial's parameters as 'name=value, ...', floats to 4 significant digits."""
+    return ", ".join(f"{k}={short_value(v)}" for k, v in params.items())
 
 
 def short_value(value: Any) -> str:

@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import OutputError, SweepError
 from .files import atomic_write, write_text
-from .sweep import quiet_optuna, short_value, trial_records
+from .sweep import format_params, quiet_optuna, trial_records
 
 TARGET = "validation accuracy"  # what the plots call the objective
 CAPTIONS = {  # file name -> caption (the slice-<param>.png plots are captioned as drawn)
@@ -84,7 +84,7 @@ def _cells(record: dict[str, Any]) -> list[str]:
     return [str(record["number"]), record["state"],
             "" if value is None else f"{100 * value:.2f}%",
             "" if seconds is None else f"{seconds:.1f}",
-            ", ".join(f"{k}={short_value(v)}" for k, v in record["params"].items())]
+            format_params(record["params"])]
 
 
 def _index_html(name: str, records: list[dict[str, Any]], captions: dict[str, str]) -> str:
