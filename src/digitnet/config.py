@@ -185,7 +185,7 @@ PRESETS: dict[str, Config] = {
     # taught to give uniform probabilities, and the "not a digit" threshold is set so
     # that 0.5% of validation digits fall below it. See docs/experiments.md.
     "robust": Config(
-        preset="robust", hidden=2048, dropout=0.3, lr=0.1, epochs=45,
+        preset="robust", hidden=2048, dropout=0.3, lr=0.1, epochs=45, label_smoothing=0.0,
         aug_rotation=8.0, aug_shear=8.0, aug_translate=1.5, elastic_alpha=34.0,
         elastic_sigma=5.0, aug_aspect=0.2, aug_pen=1.0, aug_binarize=0.1, aug_blur=0.7,
         aug_refit=True, deskew=True, outliers=0.25, reject_rate=0.005,
