@@ -663,9 +663,5 @@ def format_record(record: dict[str, Any], best: dict[str, Any] | None = None) ->
 
 def format_params(params: dict[str, Any]) -> str:
     """A trial's parameters as 'name=value, ...', floats to 4 significant digits."""
-    return ", ".join(f"{k}={short_value(v)}" for k, v in params.items())
-
-
-def short_value(value: Any) -> str:
-    """A parameter value for a line of text: floats to 4 significant digits."""
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in params.items())
