@@ -17,10 +17,12 @@ A picture is turned into ink exactly as for one digit (`images.to_grayscale`, th
                            cuts start at the columns crossing the least ink and follow the
                            path of least ink from top to bottom (a seam); every stretch
                            between two of them (or the piece's sides) is made into a
-                           network input and scored; the split into
-                           parts with the highest product of score x shape prior x CUT_COST
-                           wins (dynamic programming). Not cutting is one of the splits, and
-                           the per-part CUT_COST keeps digits whole unless cutting pays;
+                           network input and scored; the split into parts with the highest
+                           product of score x shape prior, times exp(-CROSSING_COST) for
+                           every stroke's width of ink its cuts cross, wins (dynamic
+                           programming). Not cutting is one of the splits, and the ink a
+                           cut crosses keeps digits whole unless cutting pays: two touching
+                           digits meet in a point, a wide 0 cut in two loses both its arcs;
                         4. pieces are ordered by the centre of their columns, which
                            does not depend on the baseline, so slanted or wavy lines of
                            writing read in order.
@@ -57,7 +59,7 @@ THIN = 0.3  # a component at most this wide for its height is a stroke that may 
 ONE_DIGIT = 1.0  # a piece at most this wide for its height is one digit, never cut
 ASPECT_SPREAD = 0.6  # how fast a wider part becomes implausible as one digit (see _shape_prior)
 SHORT = 0.1  # a cut-off part much shorter than its piece is this much less plausible
-CUT_COST = 0.9  # each digit a piece is cut into multiplies its score by this
+CROSSING_COST = 0.25  # a cut's worth falls by exp(-this) per stroke width of ink it crosses
 MAX_CUTS = 16  # candidate cut lines per piece, at most
 SEAM_REACH = 0.2  # a seam strays at most this fraction of the piece's height from its column
 MAX_DIGITS = 60  # pictures with more separate marks than this are refused (not a number)
@@ -276,8 +278,8 @@ def _joined(a: _Piece, b: _Piece) -> _Piece:
 def _join_strokes(pieces: list[_Piece], ink: np.ndarray, score: Scores,
                   stroke: float) -> list[_Piece]:
     """Join a thin stroke to the piece beside it (within half a stroke's width) when the two
-    read better as one digit than as two: a 4 whose stem does not meet its bar. As for
-    cuts, each digit costs CUT_COST: joined wins when s(joined) > CUT_COST * s(a) * s(b)."""
+    read better as one digit than as two: a 4 whose stem does not meet its bar. Joined
+    wins when s(joined) > s(a) * s(b), the same rule as for a cut that crosses no ink."""
     pieces = sorted(pieces, key=lambda p: p.x0)
     pairs = []
     for k, (a, b) in enumerate(itertools.pairwise(pieces)):
@@ -293,7 +295,7 @@ def _join_strokes(pieces: list[_Piece], ink: np.ndarray, score: Scores,
     s = score(_inputs(ink, flat)).reshape(-1, 3)  # (pairs, 3): a, b, joined
     out, skip = [], set()
     for (k, joined), (sa, sb, sj) in zip(pairs, s, strict=True):
-        if k not in skip and sj > CUT_COST * sa * sb:
+        if k not in skip and sj > sa * sb:
             out.append((k, joined))
             skip.update((k, k + 1))
     merged = dict(out)
@@ -383,8 +385,10 @@ def _split(piece: _Piece, ink: np.ndarray, score: Scores, stroke: float,
     """Cut a piece into the digits it most plausibly holds (possibly just itself).
 
     The candidate cut lines and the piece's sides are the nodes of a left-to-right path;
-    the stretch between two nodes is a part, worth log(score * shape prior * CUT_COST).
-    The best path is found by dynamic programming over all pairs of nodes."""
+    the stretch between two nodes is a part, worth log(score * shape prior), and passing
+    a cut line costs CROSSING_COST per stroke width of ink on it (`stroke`: the typical
+    width of a stroke, pixels). The best path is found by dynamic programming over all
+    pairs of nodes."""
     if piece.width <= ONE_DIGIT * piece.height:
         return [piece]
     h, w = piece.mask.shape
@@ -400,14 +404,17 @@ def _split(piece: _Piece, ink: np.ndarray, score: Scores, stroke: float,
                 parts[i, j] = _moved(part, piece)
     keys = list(parts)
     scores = score(_inputs(ink, [parts[k] for k in keys]))  # (len(keys),)
-    worth = {k: np.log(max(float(s) * _shape_prior(parts[k], h) * CUT_COST, 1e-300))
+    worth = {k: np.log(max(float(s) * _shape_prior(parts[k], h), 1e-300))
              for k, s in zip(keys, scores, strict=True)}
+    rows = np.arange(h)
+    crossing = [0.0] + [CROSSING_COST * float(piece.mask[rows, line.astype(np.int64)].sum())
+                        / stroke for line in lines]  # (nodes - 1,): leaving node i costs this
     best = [0.0] + [-np.inf] * (len(nodes) - 1)  # best[j]: the best path ending at node j
     previous = [0] * len(nodes)
     for j in range(1, len(nodes)):
         for i in range(j):
-            if (i, j) in worth and best[i] + worth[i, j] > best[j]:
-                best[j], previous[j] = best[i] + worth[i, j], i
+            if (i, j) in worth and best[i] + worth[i, j] - crossing[i] > best[j]:
+                best[j], previous[j] = best[i] + worth[i, j] - crossing[i], i
     if not np.isfinite(best[-1]):
         return [piece]
     path, j = [], len(nodes) - 1
