@@ -96,3 +96,13 @@ def test_validation_split_larger_than_the_data_is_a_flag_error(tmp_path):
     result = run("train", "--data-dir", str(tmp_path))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "--val-split 5000 must be smaller than the 20 training images" in result.stderr
+
+
+@pytest.mark.parametrize("p, decimals, text", [
+    (0.5, 1, "50.0%"), (0.99949, 1, "99.9%"), (0.99996, 1, ">99.9%"), (1.0, 1, "100.0%"),
+    (0.996, 0, ">99%"), (0.994, 0, "99%"), (0.00004, 1, "<0.1%"), (0.0, 1, "0.0%"),
+])
+def test_percent_never_rounds_a_guess_to_certainty(p, decimals, text):
+    from digitnet.cli import percent
+
+    assert percent(p, decimals) == text

@@ -66,7 +66,7 @@ def test_text_output_and_top_k(model_file, pictures):
     assert result.returncode == 0, result.stderr
     line = result.stdout.strip()
     assert line.startswith(f"{path}: {labels[path.name]} (")
-    percents = [float(part.split("(")[1].rstrip("%)")) for part in line.split(": ")[1].split(", ")]
+    percents = [float(part.split("(")[1].strip("<>%)")) for part in line.split(": ")[1].split(", ")]
     assert len(percents) == 3 and percents == sorted(percents, reverse=True)
     _, records = predict_json(model_file, path, "--top-k", "10")
     top = records[0]["top_k"]

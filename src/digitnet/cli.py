@@ -448,11 +448,22 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     def line(record: dict[str, Any]) -> str:
         if record["digit"] is None:
             return f"{record['file']}: not a digit (score {record['digit_score']:.2f})"
-        ranked = ", ".join(f"{t['digit']} ({100 * t['probability']:.1f}%)"
+        ranked = ", ".join(f"{t['digit']} ({percent(t['probability'], 1)})"
                            for t in record["top_k"])
         return f"{record['file']}: {ranked}"
 
     return _print_records(records, args.json, line)
+
+
+def percent(p: float, decimals: int) -> str:
+    """A probability as a percentage with `decimals` decimals, never rounded to certainty:
+    0.99996 is ">99.9%", not "100.0%", and 0.00004 is "<0.1%". Exactly 0 and 1 stay."""
+    step = 10.0 ** -decimals
+    if 0 < p < 1 and round(100 * p, decimals) >= 100:
+        return f">{100 - step:.{decimals}f}%"
+    if 0 < p < 1 and round(100 * p, decimals) <= 0:
+        return f"<{step:.{decimals}f}%"
+    return f"{100 * p:.{decimals}f}%"
 
 
 def _print_records(records: list[dict[str, Any]], as_json: bool,
@@ -594,7 +605,7 @@ def cmd_read(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 record["input_image_error"] = unsaved[Path(record["file"])]
 
     def line(record: dict[str, Any]) -> str:
-        sure = ", ".join(f"{100 * d['probability']:.0f}%" for d in record["digits"])
+        sure = ", ".join(percent(d["probability"], 0) for d in record["digits"])
         return f"{record['file']}: {record['number']} ({sure})"
 
     return _print_records(records, args.json, line)
