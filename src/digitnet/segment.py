@@ -13,9 +13,10 @@ A picture is turned into ink exactly as for one digit (`images.to_grayscale`, th
                            stroke joins the piece beside it when the classifier scores
                            them higher as one digit than as two: a 4 whose stem and bar
                            do not meet;
-                        3. a piece wider than tall may hold touching digits: candidate
-                           cuts start at the columns crossing the least ink and follow the
-                           path of least ink from top to bottom (a seam); every stretch
+                        3. a piece wider than 0.8 of its height (UNCUT) may hold touching
+                           or overlapping digits: candidate cuts start at the columns
+                           crossing the least ink and follow the path of least ink from
+                           top to bottom (a seam, straying up to SEAM_REACH); every stretch
                            between two of them (or the piece's sides) is made into a
                            network input and scored; the split into parts with the highest
                            product of score x shape prior, times exp(-CROSSING_COST) for
@@ -56,12 +57,14 @@ PARTIAL = 0.7  # a component shorter than this fraction of the writing is part o
 SHARED = 0.5  # ... merged into a neighbour sharing at least this fraction of its columns
 FLAT = 0.5  # a component shorter than this fraction of the writing joins its nearest piece
 THIN = 0.3  # a component at most this wide for its height is a stroke that may join a piece
-ONE_DIGIT = 1.0  # a piece at most this wide for its height is one digit, never cut
+ONE_DIGIT = 1.0  # a part at most this wide for its height is fully plausible as one digit
+UNCUT = 0.8  # a piece at most this wide for its height is one digit, never cut (two
+#              digits overlapping by a quarter can be as narrow as 0.9: cut those)
 ASPECT_SPREAD = 0.6  # how fast a wider part becomes implausible as one digit (see _shape_prior)
 SHORT = 0.1  # a cut-off part much shorter than its piece is this much less plausible
 CROSSING_COST = 0.25  # a cut's worth falls by exp(-this) per stroke width of ink it crosses
 MAX_CUTS = 16  # candidate cut lines per piece, at most
-SEAM_REACH = 0.2  # a seam strays at most this fraction of the piece's height from its column
+SEAM_REACH = 0.4  # a seam strays at most this fraction of the piece's height from its column
 MAX_DIGITS = 60  # pictures with more separate marks than this are refused (not a number)
 
 Scores = Callable[[np.ndarray], np.ndarray]  # network inputs (n, 28, 28) -> scores (n,)
@@ -389,7 +392,7 @@ def _split(piece: _Piece, ink: np.ndarray, score: Scores, stroke: float,
     a cut line costs CROSSING_COST per stroke width of ink on it (`stroke`: the typical
     width of a stroke, pixels). The best path is found by dynamic programming over all
     pairs of nodes."""
-    if piece.width <= ONE_DIGIT * piece.height:
+    if piece.width <= UNCUT * piece.height:
         return [piece]
     h, w = piece.mask.shape
     lines = _cut_lines(piece, stroke)
