@@ -451,8 +451,6 @@ def find_pieces(ink: np.ndarray, score: Scores) -> list[_Piece]:
     labels, count = label_components(mask)
     if count == 0:
         raise ImageError("blank image: no ink found")
-    _, starts, ends = ink_runs(mask)
-    stroke = float(np.median(ends - starts))  # a horizontal run mostly crosses one stroke
     boxes = _component_boxes(labels, count)
     heights = boxes[:, 3] - boxes[:, 1]
     sizes = np.maximum(heights, boxes[:, 2] - boxes[:, 0])
@@ -463,6 +461,9 @@ def find_pieces(ink: np.ndarray, score: Scores) -> list[_Piece]:
     if keep.sum() > MAX_DIGITS:
         raise ImageError(f"found {int(keep.sum())} separate marks, more than the "
                          f"{MAX_DIGITS} digits a number may have here")
+    rows, starts, ends = ink_runs(mask)
+    written = keep[labels[rows, starts] - 1]  # runs of the writing, not of specks
+    stroke = float(np.median((ends - starts)[written]))  # a run mostly crosses one stroke
     pieces = []
     for piece in _join_strokes(_group(labels, boxes, keep, writing), ink, score, stroke):
         pieces.extend(_split(piece, ink, score, stroke, speck))
