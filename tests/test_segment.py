@@ -134,6 +134,29 @@ def test_a_touching_pair_is_cut_in_two(mnist, trained_model, compose):
     assert reading.number == "34"
 
 
+def test_specks_do_not_change_how_a_touching_pair_is_cut(mnist, trained_model, compose):
+    """The stroke width that cuts are measured in comes from the writing: a picture
+    sprinkled with single-pixel specks (many more runs of ink than the digits have) is
+    cut exactly as the clean one."""
+    left, right = (compose.ink_crop(glyph(mnist, d)) for d in (3, 4))
+    left, right = compose.resized(left, 120), compose.resized(right, 120)
+    ink = np.zeros((200, 500), np.float32)
+    ink[40:160, 100:100 + left.shape[1]] = left
+    x = 100 + left.shape[1] + compose.touch_offset(left, right, 0)
+    np.maximum(ink[40:160, x:x + right.shape[1]], right, out=ink[40:160, x:x + right.shape[1]])
+    clean = (255 - ink).astype(np.uint8)
+    speckled = clean.copy()
+    ys, xs = np.random.default_rng(0).integers(0, 200, 3000), np.random.default_rng(1).integers(
+        0, 500, 3000)
+    near = np.zeros(ink.shape, bool)  # within two pixels of a stroke
+    for dy in range(-2, 3):
+        for dx in range(-2, 3):
+            near |= np.roll(ink > 0, (dy, dx), axis=(0, 1))
+    keep = ~near[ys, xs]  # specks on the paper only, never touching a stroke
+    speckled[ys[keep], xs[keep]] = 0
+    assert boxes_of(speckled, trained_model) == boxes_of(clean, trained_model)
+
+
 def test_blank_and_unreadable_pictures_raise(trained_model, tmp_path):
     with pytest.raises(ImageError, match="blank"):
         segment(np.full((50, 80), 255, np.uint8), trained_model)
