@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .constants import INK_THRESHOLD
 from .errors import ImageError
@@ -359,15 +360,16 @@ def _seam(mask: np.ndarray, column: int, reach: int) -> np.ndarray:
     columns = np.arange(max(column - reach, 1), min(column + reach, w - 1) + 1)
     pull = 0.01 * np.abs(columns - column)  # among equal seams, the one nearest the column
     ink = mask[:, columns].astype(np.float64) + pull  # (h, k)
-    cost = ink[0].copy()
+    padded = np.full(len(columns) + 2, np.inf)  # the cost so far, inf beyond the ends
+    padded[1:-1] = ink[0]
+    options = sliding_window_view(padded, 3)  # (k, 3): from the left, above, the right
     step = np.zeros((h, len(columns)), np.int64)  # -1, 0, +1: where each row came from
     for r in range(1, h):
-        options = np.stack([np.r_[np.inf, cost[:-1]], cost, np.r_[cost[1:], np.inf]])
-        choice = options.argmin(axis=0)
-        cost = options[choice, np.arange(len(columns))] + ink[r]
+        choice = options.argmin(axis=1)
         step[r] = choice - 1
+        padded[1:-1] = options.min(axis=1) + ink[r]  # a new array, then written in place
     path = np.empty(h, np.int64)
-    path[-1] = int(cost.argmin())
+    path[-1] = int(padded[1:-1].argmin())
     for r in range(h - 1, 0, -1):
         path[r - 1] = path[r] + step[r, path[r]]
     return columns[path].astype(np.float64)
