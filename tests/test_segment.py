@@ -116,19 +116,22 @@ def test_a_broken_four_is_one_digit(trained_model):
     assert len(segment(picture, trained_model)) == 1
 
 
-def test_a_touching_pair_is_cut_in_two(mnist, trained_model, compose):
+def touching_pair(mnist, compose):
+    """A 3 and a 4, 120 px tall, slid together until their strokes touch: the ink
+    (200, 500) float32 and the picture (dark on light) uint8."""
     left, right = (compose.ink_crop(glyph(mnist, d)) for d in (3, 4))
     left, right = compose.resized(left, 120), compose.resized(right, 120)
-    offset = compose.touch_offset(left, right, 0)
     ink = np.zeros((200, 500), np.float32)
     ink[40:160, 100:100 + left.shape[1]] = left
-    x = 100 + left.shape[1] + offset
+    x = 100 + left.shape[1] + compose.touch_offset(left, right, 0)
     region = ink[40:160, x:x + right.shape[1]]
     np.maximum(region, right, out=region)
-    picture = (255 - ink).astype(np.uint8)
-    from digitnet.segment import label_components as label
+    return ink, (255 - ink).astype(np.uint8)
 
-    assert label(picture < 192)[1] == 1  # the two digits are one connected stroke
+
+def test_a_touching_pair_is_cut_in_two(mnist, trained_model, compose):
+    _, picture = touching_pair(mnist, compose)
+    assert label_components(picture < 192)[1] == 1  # the two digits are one connected stroke
     reading = read_number(trained_model, picture)
     assert len(reading.digits) == 2
     assert reading.number == "34"
@@ -138,16 +141,10 @@ def test_specks_do_not_change_how_a_touching_pair_is_cut(mnist, trained_model, c
     """The stroke width that cuts are measured in comes from the writing: a picture
     sprinkled with single-pixel specks (many more runs of ink than the digits have) is
     cut exactly as the clean one."""
-    left, right = (compose.ink_crop(glyph(mnist, d)) for d in (3, 4))
-    left, right = compose.resized(left, 120), compose.resized(right, 120)
-    ink = np.zeros((200, 500), np.float32)
-    ink[40:160, 100:100 + left.shape[1]] = left
-    x = 100 + left.shape[1] + compose.touch_offset(left, right, 0)
-    np.maximum(ink[40:160, x:x + right.shape[1]], right, out=ink[40:160, x:x + right.shape[1]])
-    clean = (255 - ink).astype(np.uint8)
+    ink, clean = touching_pair(mnist, compose)
     speckled = clean.copy()
-    ys, xs = np.random.default_rng(0).integers(0, 200, 3000), np.random.default_rng(1).integers(
-        0, 500, 3000)
+    rng = np.random.default_rng(0)
+    ys, xs = rng.integers(0, 200, 3000), rng.integers(0, 500, 3000)
     near = np.zeros(ink.shape, bool)  # within two pixels of a stroke
     for dy in range(-2, 3):
         for dx in range(-2, 3):
