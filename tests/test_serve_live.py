@@ -257,6 +257,30 @@ def test_upload_or_drop_an_image_file(browser, server, mnist, tmp_path):
     page.context.close()
 
 
+def test_a_sure_guess_is_not_shown_as_certain(browser, mnist):
+    """The bundled model reads MNIST's first test digit (a 7) with a probability above
+    0.995; the page says ">99%", as the command line does, never "100%"."""
+    from digitnet import load_model
+
+    image = Image.fromarray(255 - mnist.x_test[0]).resize((200, 200))
+    p = load_model("builtin").predict_proba(preprocess(image)[None])[0, 7]
+    assert 0.995 <= p < 1
+    proc, url = start_server("builtin")
+    try:
+        page, errors = open_page(browser, url, viewport={"width": 1200, "height": 800})
+        png = io.BytesIO()
+        image.save(png, "PNG")
+        page.set_input_files("#file", files=[{"name": "seven.png", "mimeType": "image/png",
+                                              "buffer": png.getvalue()}])
+        assert shown_guess(page) == "7"
+        assert page.text_content("#confidence") == ">99%"
+        assert page.locator(".bar.top .pct").text_content() == ">99%"
+        assert errors == []
+        page.context.close()
+    finally:
+        stop_server(proc)
+
+
 def test_write_a_number_with_the_mouse_and_watch_it_read(browser, server, tmp_path):
     """Number mode: a wide pad; "1", "0", "1" written with the mouse are read as 101, with
     one box per digit drawn over the pad and each digit listed."""

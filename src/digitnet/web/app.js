@@ -57,9 +57,10 @@
     bars.push({ bar, pct: bar.querySelector(".pct"), fill: bar.querySelector(".fill") });
   }
 
-  function percent(p) {
+  function percent(p) {  // never rounded to certainty: 0.998 is ">99%", as in the CLI
     const v = 100 * p;
-    return (v >= 99.95 ? "100" : v >= 10 ? v.toFixed(0) : v.toFixed(1)) + "%";
+    if (p < 1 && v >= 99.5) return ">99%";
+    return (v >= 10 ? v.toFixed(0) : v.toFixed(1)) + "%";
   }
 
   function setStatus(state, message = "", isError = false) {
