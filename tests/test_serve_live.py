@@ -259,12 +259,13 @@ def test_upload_or_drop_an_image_file(browser, server, mnist, tmp_path):
 
 def test_a_sure_guess_is_not_shown_as_certain(browser, mnist):
     """The bundled model reads MNIST's first test digit (a 7) with a probability above
-    0.995; the page says ">99%", as the command line does, never "100%"."""
+    0.995 and every other digit below 0.0005; the page says ">99%" and "<0.1%", as the
+    command line does, never "100%" or "0.0%"."""
     from digitnet import load_model
 
     image = Image.fromarray(255 - mnist.x_test[0]).resize((200, 200))
-    p = load_model("builtin").predict_proba(preprocess(image)[None])[0, 7]
-    assert 0.995 <= p < 1
+    p = load_model("builtin").predict_proba(preprocess(image)[None])[0]
+    assert 0.995 <= p[7] < 1 and 0 < np.delete(p, 7).max() < 0.0005
     proc, url = start_server("builtin")
     try:
         page, errors = open_page(browser, url, viewport={"width": 1200, "height": 800})
@@ -275,6 +276,8 @@ def test_a_sure_guess_is_not_shown_as_certain(browser, mnist):
         assert shown_guess(page) == "7"
         assert page.text_content("#confidence") == ">99%"
         assert page.locator(".bar.top .pct").text_content() == ">99%"
+        titles = page.locator(".bar").evaluate_all("bars => bars.map((b) => b.title)")
+        assert titles == [f"{d}: {'>99%' if d == 7 else '<0.1%'}" for d in range(10)]
         assert errors == []
         page.context.close()
     finally:

@@ -57,9 +57,10 @@
     bars.push({ bar, pct: bar.querySelector(".pct"), fill: bar.querySelector(".fill") });
   }
 
-  function percent(p) {  // never rounded to certainty: 0.998 is ">99%", as in the CLI
+  function percent(p) {  // never rounded to certainty, as in the CLI: ">99%", "<0.1%"
     const v = 100 * p;
     if (p < 1 && v >= 99.5) return ">99%";
+    if (p > 0 && v < 0.05) return "<0.1%";
     return (v >= 10 ? v.toFixed(0) : v.toFixed(1)) + "%";
   }
 
