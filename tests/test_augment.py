@@ -210,3 +210,61 @@ def test_new_settings_are_checked_and_off_by_default():
 def test_binarize_leaves_a_blank_image_blank():
     out = augment.binarize(np.zeros((2, 28, 28)), np.array([0.5, 0.1]))
     assert out.max() == 0
+
+
+# ---- writer styles: the continental 1 and the crossed 7 ---------------------------------
+
+
+def test_draw_strokes_draws_a_segment_of_the_given_width():
+    blank = np.zeros((1, 28, 28), np.float32)
+    blank[0, 0, 0] = 200  # the peak sets the stroke's brightness
+    out = augment.draw_strokes(blank, np.array([[14.0, 6.0]]), np.array([[14.0, 20.0]]),
+                               np.array([3.0]))[0]
+    assert out[14, 6:21].min() == 200 and out[13, 10] == 200 and out[15, 10] == 200
+    assert out[11, 10] == 0 and out[17, 10] == 0  # 3 px wide: rows 13-15, edges ramp off
+    assert out[14, 3] == 0 and out[14, 23] == 0  # it stops at its ends
+    assert out[0, 0] == 200  # the old ink stays
+
+
+def test_writer_styles_add_ink_to_chosen_ones_and_sevens_only(mnist):
+    images, labels = mnist.x_train[:400].astype(np.float32), mnist.y_train[:400]
+    out = augment.writer_styles(images, labels, np.random.default_rng(0), rate=1.0)
+    changed = np.abs(out - images).max(axis=(1, 2)) > 0
+    assert changed[np.isin(labels, (1, 7))].all()
+    assert not changed[~np.isin(labels, (1, 7))].any()
+    assert (out >= images).all()  # strokes are added, never taken away
+    np.testing.assert_array_equal(out.max(axis=(1, 2)), images.max(axis=(1, 2)))
+    added = (out - images)[np.isin(labels, (1, 7))].sum(axis=(1, 2)) / 255
+    assert np.median(added) > 10  # a real stroke, not a speck
+    none = augment.writer_styles(images, labels, np.random.default_rng(0), rate=0.0)
+    np.testing.assert_array_equal(none, images)
+
+
+def test_continental_one_is_wider_and_a_crossed_seven_has_ink_across_its_stem(mnist):
+    ones = mnist.x_train[mnist.y_train == 1][:200].astype(np.float32)
+    styled = augment.writer_styles(ones, np.ones(200), np.random.default_rng(1), rate=1.0)
+    def widths(x):  # (n,) columns between the first and the last with ink
+        _, _, c0, c1 = augment.ink_extent(x, 64 / 255)
+        return c1 - c0
+
+    assert np.median(widths(styled) - widths(ones)) >= 4
+    sevens = mnist.x_train[mnist.y_train == 7][:200].astype(np.float32)
+    crossed = augment.writer_styles(sevens, np.full(200, 7), np.random.default_rng(1), 1.0)
+    added = crossed - sevens
+    rows = added.sum(axis=2).argmax(axis=1)  # where most new ink went: the bar's row
+    r0, r1, _, _ = augment.ink_extent(sevens)
+    assert np.median((rows - r0) / (r1 - r0)) == pytest.approx(0.52, abs=0.1)
+
+
+def test_writer_styles_need_labels_and_are_seeded(mnist):
+    images, labels = mnist.x_train[:100], mnist.y_train[:100]
+    aug = Augmentation(styles=1.0)
+    assert aug.active
+    np.testing.assert_array_equal(augment.augment(images, np.random.default_rng(0), aug),
+                                  images)  # without labels nothing is drawn
+    a = augment.augment(images, np.random.default_rng(2), aug, labels=labels)
+    b = augment.augment(images, np.random.default_rng(2), aug, labels=labels)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, images)
+    with pytest.raises(ValueError, match="styles must be in"):
+        Augmentation(styles=1.5)

@@ -10,6 +10,11 @@ at a source point (sy, sx), read by bilinear interpolation (zero outside the ima
              with a normalised Gaussian of width sigma (zero outside the image), so
              neighbouring pixels move together, like a rubber sheet.
 
+Before them, optionally, strokes some writers add that MNIST's rarely have:
+
+    styles:    with probability p, a 1 gets the flag and/or the foot of the continental
+               1, and a 7 the bar across its stem (`writer_styles`); this needs the labels
+
 Then changes in how the digit was written and scanned, each optional and per image:
 
     aspect:    the affine map also stretches x against y by a factor exp(U(-a, a))
@@ -57,6 +62,7 @@ class Augmentation:
     binarize: float = 0.0  # probability of thresholding an image's strokes to 0 / 255
     blur: float = 0.0  # pixels: Gaussian blur width uniform in [0, blur] (0 = none)
     refit: bool = False  # re-normalize to a 20x20 box, centred by mass, as preprocess does
+    styles: float = 0.0  # probability that a 1 or a 7 is redrawn in the continental style
 
     def __post_init__(self) -> None:
         for name in ("rotation", "scale", "shear", "translate", "elastic_alpha", "aspect",
@@ -67,8 +73,9 @@ class Augmentation:
             raise ValueError(f"scale must be < 1, got {self.scale!r}")
         if self.elastic_sigma <= 0:
             raise ValueError(f"elastic_sigma must be > 0, got {self.elastic_sigma!r}")
-        if not 0 <= self.binarize <= 1:
-            raise ValueError(f"binarize must be in [0, 1], got {self.binarize!r}")
+        for name in ("binarize", "styles"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
 
     @property
     def geometric(self) -> bool:
@@ -78,7 +85,8 @@ class Augmentation:
 
     @property
     def active(self) -> bool:
-        return self.geometric or any((self.pen, self.binarize, self.blur, self.refit))
+        return self.geometric or any((self.pen, self.binarize, self.blur, self.refit,
+                                      self.styles))
 
 
 def gaussian_matrix(sigma: float, size: int = SIDE) -> np.ndarray:
@@ -203,6 +211,109 @@ def blur(images: np.ndarray, sigmas: np.ndarray) -> np.ndarray:
     return k @ images @ k.transpose(0, 2, 1)
 
 
+def draw_strokes(images: np.ndarray, start: np.ndarray, end: np.ndarray,
+                 width: np.ndarray) -> np.ndarray:
+    """Add one straight stroke to each image (k, 28, 28): from start (k, 2) to end (k, 2),
+    both (y, x) in pixels, `width` (k,) pixels wide, as bright as the image's peak, its
+    edge ramping down over one pixel. Returns float32 (k, 28, 28)."""
+    images = np.asarray(images, np.float32)
+    pos = np.arange(SIDE, dtype=np.float32)
+    p = np.stack(np.meshgrid(pos, pos, indexing="ij"), axis=-1)[None]  # (1, 28, 28, 2)
+    a = start.astype(np.float32)[:, None, None]  # (k, 1, 1, 2)
+    ab = end.astype(np.float32)[:, None, None] - a
+    # the nearest point of the segment to each pixel: a + t (b - a), t clipped to [0, 1]
+    t = np.clip(((p - a) * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-6), 0, 1)
+    distance = np.linalg.norm(p - (a + t[..., None] * ab), axis=-1)  # (k, 28, 28)
+    ink = np.clip(width.astype(np.float32)[:, None, None] / 2 + 0.5 - distance, 0, 1)
+    return np.maximum(images, ink * images.max(axis=(1, 2), keepdims=True))
+
+
+def _ink_rows(images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For images (k, 28, 28): the first and last inked rows (k,) and each row's centre
+    of ink (k, 28) (NaN in rows without ink), ink being above INK_THRESHOLD of the peak."""
+    r0, r1, _, _ = ink_extent(images)
+    ink = np.where(images > INK_THRESHOLD * images.max(axis=(1, 2), keepdims=True), images, 0)
+    mass = ink.sum(axis=2)  # (k, 28)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centres = ink @ np.arange(SIDE, dtype=np.float32) / mass
+    return r0, r1, np.where(mass > 0, centres, np.nan)
+
+
+def _stroke_width(images: np.ndarray) -> np.ndarray:
+    """A typical stroke width (k,) of images (k, 28, 28): the median, over inked rows, of
+    the pixels above half the peak, within 1.5..4 pixels."""
+    runs = (images > 0.5 * images.max(axis=(1, 2), keepdims=True)).sum(axis=2).astype(float)
+    runs[runs == 0] = np.nan
+    return np.clip(np.nan_to_num(np.nanmedian(runs, axis=1), nan=2.0), 1.5, 4.0)
+
+
+def _row_centre(centres: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The ink's centre column (k,) in rows (k,) of centres (k, 28), or the nearest inked
+    row's when that row has none."""
+    k = np.arange(len(rows))
+    inked = ~np.isnan(centres)
+    nearest = np.abs(np.arange(SIDE)[None] - rows[:, None]) + np.where(inked, 0, SIDE)
+    return centres[k, nearest.argmin(axis=1)]
+
+
+def writer_styles(images: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
+                  rate: float) -> np.ndarray:
+    """Redraw a share `rate` of the 1s and 7s among images (n, 28, 28) the way many
+    writers outside MNIST (most of Europe among them) write them. Returns float32 (n, 28, 28).
+
+    A chosen 1 gets a flag (a stroke from its top down to the left, 25 to 65 degrees
+    below the horizontal, 0.25 to 0.5 of its height long) and, or instead, a foot (a
+    bar across its bottom, 0.3 to 0.7 of its height wide); a chosen 7 gets a bar across
+    its stem a little below the middle. New strokes are as wide as the digit's own
+    (`_stroke_width`) and as bright as its peak; the later steps distort them with the
+    rest of the digit.
+    """
+    out = np.asarray(images, np.float32).copy()
+    labels = np.asarray(labels)
+    for digit, draw in ((1, _continental_one), (7, _crossed_seven)):
+        chosen = np.flatnonzero((labels == digit) & (rng.random(len(labels)) < rate))
+        if len(chosen):
+            out[chosen] = draw(out[chosen], rng)
+    return out
+
+
+def _continental_one(ones: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A flag, a foot or both on each 1 of ones (k, 28, 28) (see `writer_styles`)."""
+    k = len(ones)
+    r0, r1, centres = _ink_rows(ones)
+    height = np.maximum(r1 - r0, 1).astype(np.float32)
+    width = _stroke_width(ones)
+    top = np.stack([r0, _row_centre(centres, r0)], axis=1).astype(np.float32)  # (k, 2)
+    bottom = np.stack([r1, _row_centre(centres, r1)], axis=1).astype(np.float32)
+    flag = rng.random(k) < 0.85
+    foot = ~flag | (rng.random(k) < 0.4)
+    angle = np.deg2rad(rng.uniform(25, 65, k))
+    length = rng.uniform(0.25, 0.5, k) * height
+    tip = top + length[:, None] * np.stack([np.sin(angle), -np.cos(angle)], axis=1)
+    out = ones.copy()
+    out[flag] = draw_strokes(out[flag], top[flag], tip[flag], width[flag])
+    left, right = (rng.uniform(0.15, 0.35, (2, k)) * height)
+    tilt = np.tan(np.deg2rad(rng.uniform(-4, 4, k))) * (left + right) / 2
+    start = bottom + np.stack([tilt, -left], axis=1)
+    end = bottom + np.stack([-tilt, right], axis=1)
+    out[foot] = draw_strokes(out[foot], start[foot], end[foot], width[foot])
+    return out
+
+
+def _crossed_seven(sevens: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A bar across the stem of each 7 of sevens (k, 28, 28) (see `writer_styles`)."""
+    k = len(sevens)
+    r0, r1, centres = _ink_rows(sevens)
+    height = np.maximum(r1 - r0, 1).astype(np.float32)
+    row = np.rint(r0 + rng.uniform(0.45, 0.6, k) * height).astype(np.int64)
+    middle = np.stack([row, _row_centre(centres, row)], axis=1).astype(np.float32)
+    left, right = (rng.uniform(0.12, 0.3, (2, k)) * height)
+    tilt = np.tan(np.deg2rad(rng.uniform(-6, 6, k))) * (left + right) / 2
+    start = middle + np.stack([tilt, -left], axis=1)
+    end = middle + np.stack([-tilt, right], axis=1)
+    return draw_strokes(sevens, start, end, _stroke_width(sevens))
+
+
 def ink_extent(images: np.ndarray, threshold: float = INK_THRESHOLD) -> tuple[np.ndarray, ...]:
     """First row, last row, first column, last column (each (n,)) of the box around the
     pixels of images (n, 28, 28) above `threshold` of each image's peak. A blank image
@@ -258,8 +369,9 @@ def refit(images: np.ndarray, box: float | np.ndarray = BOX) -> np.ndarray:
 
 
 def augment(images: np.ndarray, rng: np.random.Generator, aug: Augmentation,
-            chunk: int = 4096) -> np.ndarray:
-    """One random distortion of each image (n, 28, 28) -> float32 (n, 28, 28): affine +
+            labels: np.ndarray | None = None, chunk: int = 4096) -> np.ndarray:
+    """One random distortion of each image (n, 28, 28) -> float32 (n, 28, 28): writer
+    styles (which need the images' labels (n,); without them, none are drawn), affine +
     elastic, then pen width, binarization, blur and refit, as `aug` says (in that order).
 
     With nothing active the images come back unchanged (as float32).
@@ -270,6 +382,8 @@ def augment(images: np.ndarray, rng: np.random.Generator, aug: Augmentation,
     out = np.empty(images.shape, np.float32)
     for start in range(0, len(images), chunk):
         part = images[start : start + chunk]
+        if aug.styles and labels is not None:
+            part = writer_styles(part, labels[start : start + chunk], rng, aug.styles)
         size = box_size(part) if aug.refit else None  # the size preprocess gave each digit
         part = _resample(part, rng, aug) if aug.geometric else part.astype(np.float32)
         if aug.pen:  # thinning goes a third as far: a thin stroke would break up
@@ -300,14 +414,16 @@ def _resample(images: np.ndarray, rng: np.random.Generator, aug: Augmentation) -
 
 
 def sample_grid(images: np.ndarray, rng: np.random.Generator, aug: Augmentation,
-                copies: int = 9, gap: int = 2) -> np.ndarray:
+                copies: int = 9, gap: int = 2, labels: np.ndarray | None = None) -> np.ndarray:
     """A picture for judging augmentation settings: (rows, cols) uint8, ink high.
 
     Row r shows images[r] (k, 28, 28) as it is, then `copies` random distortions of it,
-    separated by `gap` blank pixels.
+    separated by `gap` blank pixels. labels (k,), if given, let writer styles be drawn.
     """
     k = len(images)
-    tiles = augment(np.repeat(images, copies, axis=0), rng, aug).reshape(k, copies, SIDE, SIDE)
+    repeated = None if labels is None else np.repeat(labels, copies)
+    tiles = augment(np.repeat(images, copies, axis=0), rng, aug,
+                    labels=repeated).reshape(k, copies, SIDE, SIDE)
     tiles = np.concatenate([np.asarray(images, np.float32)[:, None], tiles], axis=1)
     step = SIDE + gap
     grid = np.zeros((k * step + gap, (copies + 1) * step + gap), np.float32)

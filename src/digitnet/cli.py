@@ -44,7 +44,7 @@ RESUME_FIXED = ("hidden", "biases", "dtype", "init", "init_scale", "input_scale"
                 "val_split")
 
 AUGMENT_FIELDS = ("aug_rotation", "aug_scale", "aug_shear", "aug_translate", "elastic_alpha",
-                  "elastic_sigma")
+                  "elastic_sigma", "aug_styles")
 
 
 def _config_flags(parser: argparse.ArgumentParser, only: tuple[str, ...] | None = None) -> None:
@@ -723,8 +723,10 @@ def cmd_augment(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
                      f"{args.copies}")
     config = _build_config(args, PRESETS[args.preset], parser)
     check_outputs([("--out", args.out)], [("data file", path) for path in data_files()])
-    images = load_mnist().x_train[: args.samples]
-    grid = sample_grid(images, np.random.default_rng(args.seed), config.augmentation, args.copies)
+    mnist = load_mnist()
+    images, labels = mnist.x_train[: args.samples], mnist.y_train[: args.samples]
+    grid = sample_grid(images, np.random.default_rng(args.seed), config.augmentation, args.copies,
+                       labels=labels)
     save_png(255 - grid, args.out, scale=3)  # dark ink on white, enlarged
     print(f"{args.samples} x {args.copies} distortions ({config.augmentation}) written to "
           f"{args.out}")

@@ -62,6 +62,8 @@ class Config:
     aug_binarize: float = _f(0.0, "augmentation: probability of thresholding the strokes")
     aug_blur: float = _f(0.0, "augmentation: Gaussian blur up to this width, pixels")
     aug_refit: bool = _f(False, "augmentation: re-normalize to 20x20, centred, as preprocess")
+    aug_styles: float = _f(0.0, "augmentation: share of 1s given a continental flag or foot, "
+                                "and of 7s a crossed stem")
     deskew: bool = _f(False, "straighten slanted digits by image moments, in training and "
                              "in every prediction")
     outliers: float = _f(0.0, "share of generated non-digits in the training set, taught to "
@@ -126,7 +128,7 @@ class Config:
                             elastic_alpha=self.elastic_alpha, elastic_sigma=self.elastic_sigma,
                             aspect=self.aug_aspect, pen=self.aug_pen,
                             binarize=self.aug_binarize, blur=self.aug_blur,
-                            refit=self.aug_refit)
+                            refit=self.aug_refit, styles=self.aug_styles)
 
     @property
     def validation_seed(self) -> int:

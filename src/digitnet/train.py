@@ -340,7 +340,7 @@ def _train_one_epoch(state: TrainState, config: Config, images: np.ndarray, x: n
                      progress: Callable[[int, int], Progress | None] | None) -> dict[str, Any]:
     """Run one epoch (augmentation included) and return the start of its history record."""
     start = time.perf_counter()
-    x = _epoch_inputs(state, config, images, x, pixels)
+    x = _epoch_inputs(state, config, images, y, x, pixels)
     loss = run_epoch(state, x, y, config, progress(state.epoch + 1, len(x)) if progress else None)
     record = {"epoch": state.epoch + 1, "loss": loss, "lr": scheduled_lr(config, state.epoch),
               "seconds": time.perf_counter() - start}
@@ -348,12 +348,13 @@ def _train_one_epoch(state: TrainState, config: Config, images: np.ndarray, x: n
     return record
 
 
-def _epoch_inputs(state: TrainState, config: Config, images: np.ndarray, x: np.ndarray,
-                  pixels: np.ndarray) -> np.ndarray:
-    """This epoch's inputs: x itself, or a fresh random distortion of every image."""
+def _epoch_inputs(state: TrainState, config: Config, images: np.ndarray, labels: np.ndarray,
+                  x: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+    """This epoch's inputs: x itself, or a fresh random distortion of every image
+    (images (n, 28, 28) with their labels (n,), which some writer styles need)."""
     if not config.augmentation.active:
         return x
-    distorted = augment.augment(images, state.rng, config.augmentation)
+    distorted = augment.augment(images, state.rng, config.augmentation, labels=labels)
     return _in_order(network_inputs(distorted, config), pixels)
 
 
