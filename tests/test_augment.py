@@ -226,15 +226,15 @@ def test_draw_strokes_draws_a_segment_of_the_given_width():
     assert out[0, 0] == 200  # the old ink stays
 
 
-def test_writer_styles_add_ink_to_chosen_ones_and_sevens_only(mnist):
+def test_writer_styles_add_ink_to_chosen_ones_sevens_and_nines_only(mnist):
     images, labels = mnist.x_train[:400].astype(np.float32), mnist.y_train[:400]
     out = augment.writer_styles(images, labels, np.random.default_rng(0), rate=1.0)
     changed = np.abs(out - images).max(axis=(1, 2)) > 0
-    assert changed[np.isin(labels, (1, 7))].all()
-    assert not changed[~np.isin(labels, (1, 7))].any()
+    styled = np.isin(labels, (1, 7, 9))
+    assert changed[styled].all() and not changed[~styled].any()
     assert (out >= images).all()  # strokes are added, never taken away
     np.testing.assert_array_equal(out.max(axis=(1, 2)), images.max(axis=(1, 2)))
-    added = (out - images)[np.isin(labels, (1, 7))].sum(axis=(1, 2)) / 255
+    added = (out - images)[styled].sum(axis=(1, 2)) / 255
     assert np.median(added) > 10  # a real stroke, not a speck
     none = augment.writer_styles(images, labels, np.random.default_rng(0), rate=0.0)
     np.testing.assert_array_equal(none, images)
@@ -254,6 +254,15 @@ def test_continental_one_is_wider_and_a_crossed_seven_has_ink_across_its_stem(mn
     rows = added.sum(axis=2).argmax(axis=1)  # where most new ink went: the bar's row
     r0, r1, _, _ = augment.ink_extent(sevens)
     assert np.median((rows - r0) / (r1 - r0)) == pytest.approx(0.52, abs=0.1)
+    nines = mnist.x_train[mnist.y_train == 9][:200].astype(np.float32)
+    hooked = augment.writer_styles(nines, np.full(200, 9), np.random.default_rng(1), 1.0)
+    _, r1, _, _ = augment.ink_extent(nines)
+    foot = np.array([np.flatnonzero(n[r] > 64).mean() for n, r in zip(nines, r1, strict=True)])
+    new = (hooked - nines) > 64
+    lowest = np.array([np.flatnonzero(m.any(axis=1))[-1] for m in new])
+    leftmost = np.array([np.flatnonzero(m.any(axis=0))[0] for m in new])
+    assert np.median(lowest - r1) >= 0  # the tail starts at the foot of the stem ...
+    assert np.median(foot - leftmost) >= 3  # ... and curls away to the left
 
 
 def test_writer_styles_need_labels_and_are_seeded(mnist):

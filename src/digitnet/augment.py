@@ -13,7 +13,8 @@ at a source point (sy, sx), read by bilinear interpolation (zero outside the ima
 Before them, optionally, strokes some writers add that MNIST's rarely have:
 
     styles:    with probability p, a 1 gets the flag and/or the foot of the continental
-               1, and a 7 the bar across its stem (`writer_styles`); this needs the labels
+               1, a 7 the bar across its stem, a 9 a curled tail (`writer_styles`); this
+               needs the labels
 
 Then changes in how the digit was written and scanned, each optional and per image:
 
@@ -62,7 +63,7 @@ class Augmentation:
     binarize: float = 0.0  # probability of thresholding an image's strokes to 0 / 255
     blur: float = 0.0  # pixels: Gaussian blur width uniform in [0, blur] (0 = none)
     refit: bool = False  # re-normalize to a 20x20 box, centred by mass, as preprocess does
-    styles: float = 0.0  # probability that a 1 or a 7 is redrawn in the continental style
+    styles: float = 0.0  # probability that a 1, 7 or 9 is redrawn as other writers draw it
 
     def __post_init__(self) -> None:
         for name in ("rotation", "scale", "shear", "translate", "elastic_alpha", "aspect",
@@ -264,13 +265,14 @@ def writer_styles(images: np.ndarray, labels: np.ndarray, rng: np.random.Generat
     A chosen 1 gets a flag (a stroke from its top down to the left, 25 to 65 degrees
     below the horizontal, 0.25 to 0.5 of its height long) and, or instead, a foot (a
     bar across its bottom, 0.3 to 0.7 of its height wide); a chosen 7 gets a bar across
-    its stem a little below the middle. New strokes are as wide as the digit's own
+    its stem a little below the middle; a chosen 9 a tail that curls back to the left
+    from the foot of its stem, as in a handwritten g. New strokes are as wide as the digit's own
     (`_stroke_width`) and as bright as its peak; the later steps distort them with the
     rest of the digit.
     """
     out = np.asarray(images, np.float32).copy()
-    labels = np.asarray(labels)
-    for digit, draw in ((1, _continental_one), (7, _crossed_seven)):
+    labels = np.asarray(labels)  # the non-digits' label (-1) is never chosen
+    for digit, draw in ((1, _continental_one), (7, _crossed_seven), (9, _hooked_nine)):
         chosen = np.flatnonzero((labels == digit) & (rng.random(len(labels)) < rate))
         if len(chosen):
             out[chosen] = draw(out[chosen], rng)
@@ -312,6 +314,22 @@ def _crossed_seven(sevens: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     start = middle + np.stack([tilt, -left], axis=1)
     end = middle + np.stack([-tilt, right], axis=1)
     return draw_strokes(sevens, start, end, _stroke_width(sevens))
+
+
+def _hooked_nine(nines: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A tail curling left from the foot of each 9's stem (see `writer_styles`): two
+    strokes, one down and to the left, then one up and to the left."""
+    k = len(nines)
+    r0, r1, centres = _ink_rows(nines)
+    height = np.maximum(r1 - r0, 1).astype(np.float32)
+    width = _stroke_width(nines)
+    foot = np.stack([r1, _row_centre(centres, r1)], axis=1).astype(np.float32)
+    down, up = np.deg2rad(rng.uniform(-20, 10, k)), np.deg2rad(rng.uniform(30, 70, k))
+    first, second = rng.uniform(0.08, 0.18, (2, k)) * height
+    bend = foot + first[:, None] * np.stack([-np.sin(down), -np.cos(down)], axis=1)
+    tip = bend + second[:, None] * np.stack([-np.sin(up), -np.cos(up)], axis=1)
+    out = draw_strokes(nines, foot, bend, width)
+    return draw_strokes(out, bend, tip, width)
 
 
 def ink_extent(images: np.ndarray, threshold: float = INK_THRESHOLD) -> tuple[np.ndarray, ...]:

@@ -63,7 +63,7 @@ class Config:
     aug_blur: float = _f(0.0, "augmentation: Gaussian blur up to this width, pixels")
     aug_refit: bool = _f(False, "augmentation: re-normalize to 20x20, centred, as preprocess")
     aug_styles: float = _f(0.0, "augmentation: share of 1s given a continental flag or foot, "
-                                "and of 7s a crossed stem")
+                                "of 7s a crossed stem and of 9s a curled tail")
     deskew: bool = _f(False, "straighten slanted digits by image moments, in training and "
                              "in every prediction")
     outliers: float = _f(0.0, "share of generated non-digits in the training set, taught to "
