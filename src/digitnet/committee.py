@@ -26,10 +26,10 @@ from typing import Any
 from .config import Config
 from .data import Mnist
 from .errors import ConfigError
-from .inputs import network_inputs
 from .model import Model
+from .modelfile import as_stored
 from .network import side_by_side
-from .train import evaluate, held_out, reject_threshold
+from .train import measure
 
 # Config fields that decide what a network's inputs are, or which images it held out:
 # members must agree on these (the rest, such as seed, hidden and epochs, may differ).
@@ -65,27 +65,25 @@ def check_members(members: list[Model], data: Mnist) -> None:
             raise ConfigError(f"model {i} was trained on other data than the MNIST files given")
 
 
-def combine(members: list[Model], data: Mnist) -> Model:
+def combine(members: list[Model], data: Mnist, stored_as: str | None = None) -> Model:
     """The committee of `members` (each a trained Model) as one Model, measured on `data`.
 
     Its config is the first member's with `hidden` the members' total; its metadata
     records the committee's test accuracy and loss on data's test set, its
     reject_threshold (when the first member's config has a reject_rate) set on the
     validation images the members held out, and every member under "committee".
+    stored_as="float16": the weights are rounded as a float16 file will hold them
+    before anything is measured (save the Model with the same stored_as).
     """
     check_members(members, data)
     params = side_by_side([m.params for m in members])
+    if stored_as is not None:
+        params = as_stored(params, stored_as)
     config: Config = dataclasses.replace(members[0].config, hidden=int(params["W1"].shape[1]))
-    x_test = network_inputs(data.x_test, config)
-    accuracy, loss = evaluate(params, x_test, data.y_test, config.loss)
     meta: dict[str, Any] = {
-        "test_accuracy": accuracy, "test_loss": loss,
+        **measure(params, config, data),
         "train_seconds": sum(m.metadata.get("train_seconds") or 0.0 for m in members),
         "data_source": data.source, "data_sha256": data.sha256,
         "committee": [member_summary(m) for m in members],
     }
-    if config.reject_rate and config.val_split:
-        _, held = held_out(len(data.x_train), config)
-        x_val = network_inputs(data.x_train[held], config)
-        meta["reject_threshold"] = reject_threshold(params, x_val, config.reject_rate)
     return Model(params, config, meta)

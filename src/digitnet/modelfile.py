@@ -103,6 +103,20 @@ def check_params(params: Params, architecture: dict[str, Any]) -> None:
         raise ValueError(f"unexpected parameters {extra} for a 784-H-10 network")
 
 
+def as_stored(params: Params, stored_as: str) -> Params:
+    """params as a file storing them as `stored_as` gives them back: each weight rounded
+    to that type, in the params' own dtype again. Only float32 weights can be stored as
+    float16; raises ModelFileError otherwise, or if a weight does not fit in float16."""
+    dtypes = {str(a.dtype) for a in params.values()}
+    if stored_as != "float16" or dtypes != {"float32"}:
+        raise ModelFileError(f"only float32 weights can be stored as float16, not "
+                             f"{', '.join(sorted(dtypes))} as {stored_as}")
+    largest = float(np.finfo(stored_as).max)
+    if any(float(np.abs(a).max(initial=0)) > largest for a in params.values()):
+        raise ModelFileError(f"weights too large to store as {stored_as} (over {largest:g})")
+    return {name: a.astype(stored_as).astype(a.dtype) for name, a in params.items()}
+
+
 def save_model(path: str | Path, params: Params, config: Config,
                metadata: dict[str, Any], *, stored_as: str | None = None) -> None:
     """Check the weights, then write them with their full metadata to `path`, atomically.
@@ -115,10 +129,10 @@ def save_model(path: str | Path, params: Params, config: Config,
     if stored_as is not None:
         meta["architecture"]["stored_as"] = stored_as
         specs = parameter_specs("weights", meta["architecture"])
-        largest = float(np.finfo(stored_as).max)
-        if any(float(np.abs(a).max(initial=0)) > largest for a in params.values()):
-            raise ModelFileError(f"{path}: weights too large to store as {stored_as} (over "
-                                 f"{largest:g})")
+        try:
+            as_stored(params, stored_as)  # checks the dtypes, and that every weight fits
+        except ModelFileError as e:
+            raise ModelFileError(f"{path}: {e}") from None
         params = {name: a.astype(specs[name][1]) for name, a in params.items()}
     save_arrays(path, params, meta)
 

@@ -127,6 +127,20 @@ def reject_threshold(params: Params, x_val: np.ndarray, rate: float) -> float:
     return float(np.quantile(digit_scores(params, x_val), rate))
 
 
+def measure(params: Params, config: Config, data: Any) -> dict[str, float]:
+    """What a model file records of the network `params` trained as `config` on `data`
+    (an Mnist): test_accuracy and test_loss on its test set and, when config has a
+    reject_rate, the reject_threshold set on the validation images config holds out."""
+    accuracy, loss = evaluate(params, network_inputs(data.x_test, config), data.y_test,
+                              config.loss)
+    figures = {"test_accuracy": accuracy, "test_loss": loss}
+    if config.reject_rate and config.val_split:
+        _, held = held_out(len(data.x_train), config)
+        figures["reject_threshold"] = reject_threshold(
+            params, network_inputs(data.x_train[held], config), config.reject_rate)
+    return figures
+
+
 def _with_outliers(images: np.ndarray, labels: np.ndarray,
                    config: Config) -> tuple[np.ndarray, np.ndarray]:
     """images (n, 28, 28) and labels (n,) with generated non-digits appended (label
