@@ -259,7 +259,7 @@ def _row_centre(centres: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 def writer_styles(images: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
                   rate: float) -> np.ndarray:
-    """Redraw a share `rate` of the 1s and 7s among images (n, 28, 28) the way many
+    """Redraw a share `rate` of the 1s, 7s and 9s among images (n, 28, 28) the way many
     writers outside MNIST (most of Europe among them) write them. Returns float32 (n, 28, 28).
 
     A chosen 1 gets a flag (a stroke from its top down to the left, 25 to 65 degrees
@@ -294,12 +294,19 @@ def _continental_one(ones: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     tip = top + length[:, None] * np.stack([np.sin(angle), -np.cos(angle)], axis=1)
     out = ones.copy()
     out[flag] = draw_strokes(out[flag], top[flag], tip[flag], width[flag])
-    left, right = (rng.uniform(0.15, 0.35, (2, k)) * height)
-    tilt = np.tan(np.deg2rad(rng.uniform(-4, 4, k))) * (left + right) / 2
-    start = bottom + np.stack([tilt, -left], axis=1)
-    end = bottom + np.stack([-tilt, right], axis=1)
+    start, end = _bar(bottom, height, rng, reach=(0.15, 0.35), tilt=4)
     out[foot] = draw_strokes(out[foot], start[foot], end[foot], width[foot])
     return out
+
+
+def _bar(centre: np.ndarray, height: np.ndarray, rng: np.random.Generator,
+         reach: tuple[float, float], tilt: float) -> tuple[np.ndarray, np.ndarray]:
+    """The ends (k, 2) and (k, 2) of a nearly level bar through centre (k, 2) (y, x): each
+    side reaches U(reach) times height (k,) from it, tilted up to `tilt` degrees."""
+    left, right = rng.uniform(*reach, (2, len(centre))) * height
+    rise = np.tan(np.deg2rad(rng.uniform(-tilt, tilt, len(centre)))) * (left + right) / 2
+    return (centre + np.stack([rise, -left], axis=1),
+            centre + np.stack([-rise, right], axis=1))
 
 
 def _crossed_seven(sevens: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -309,10 +316,7 @@ def _crossed_seven(sevens: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     height = np.maximum(r1 - r0, 1).astype(np.float32)
     row = np.rint(r0 + rng.uniform(0.45, 0.6, k) * height).astype(np.int64)
     middle = np.stack([row, _row_centre(centres, row)], axis=1).astype(np.float32)
-    left, right = (rng.uniform(0.12, 0.3, (2, k)) * height)
-    tilt = np.tan(np.deg2rad(rng.uniform(-6, 6, k))) * (left + right) / 2
-    start = middle + np.stack([tilt, -left], axis=1)
-    end = middle + np.stack([-tilt, right], axis=1)
+    start, end = _bar(middle, height, rng, reach=(0.12, 0.3), tilt=6)
     return draw_strokes(sevens, start, end, _stroke_width(sevens))
 
 
