@@ -96,6 +96,25 @@ def test_specks_are_dropped_and_a_slanted_line_still_reads_in_order(mnist, train
     assert reading.number == "7209"
 
 
+@pytest.mark.parametrize("mark", ["dash", "comma"])
+def test_a_dash_or_comma_between_digits_is_dropped(mnist, trained_model, mark):
+    plain = np.full((200, 620), 255, np.float32)
+    for digit, x in zip([1, 2, 0, 3], [40, 150, 330, 440], strict=True):
+        paste(plain, glyph(mnist, digit), x, 40, 112)
+    picture = Image.fromarray(plain.astype(np.uint8))
+    draw = ImageDraw.Draw(picture)
+    if mark == "dash":  # "12-03": flat, level with the digits' middles
+        draw.line([(268, 96), (310, 96)], fill=0, width=9)
+    else:  # "12,03": below the line, in the gap
+        draw.line([(284, 140), (276, 165)], fill=0, width=9)
+    found = boxes_of(picture, trained_model)
+    assert len(found) == 4
+    assert all(x1 <= 268 or x0 >= 311 for x0, _y0, x1, _y1 in found)  # no box holds the mark
+    # the digits' inputs are untouched by it: the same reading as without the mark
+    assert read_number(trained_model, picture).to_dict() == \
+        read_number(trained_model, plain.astype(np.uint8)).to_dict()
+
+
 def test_a_five_with_a_detached_bar_is_one_digit(trained_model):
     picture = Image.new("L", (400, 200), 255)
     draw = ImageDraw.Draw(picture)

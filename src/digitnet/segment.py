@@ -8,7 +8,9 @@ A picture is turned into ink exactly as for one digit (`images.to_grayscale`, th
     find_pieces       components -> pieces of one digit each:
                         1. specks (much smaller than the writing) are dropped;
                         2. a flat component (under half the writing's height) joins
-                           the piece nearest in columns, and a partial-height one joins a
+                           the piece nearest in columns, unless it shares no columns with
+                           any (a dash or a comma between digits: dropped as a sign), and
+                           a partial-height one joins a
                            piece sharing most of its columns: a 5's detached bar; a thin
                            stroke joins the piece beside it when the classifier scores
                            them higher as one digit than as two: a 4 whose stem and bar
@@ -35,7 +37,8 @@ A picture is turned into ink exactly as for one digit (`images.to_grayscale`, th
 
 How surely a crop is a digit is asked in one place, `digit_scores`; everything that
 weighs segmentations goes through it. Not here: several lines of writing, decimal points
-or signs (dropped as specks), or digits written inside one another's columns.
+or signs (dropped as specks, or as flat marks between digits), or digits written inside
+one another's columns.
 """
 
 from __future__ import annotations
@@ -232,7 +235,8 @@ def _crop(mask: np.ndarray) -> _Piece | None:
 
 def _group(labels: np.ndarray, boxes: np.ndarray, keep: np.ndarray,
            writing: float) -> list[_Piece]:
-    """Merge partial-height components into the component sharing most of their columns.
+    """Merge partial-height components into the component sharing most of their columns;
+    drop flat ones that share columns with none (signs between digits).
 
     keep: (count,) bool, the components that are not specks; writing: the writing's height.
     Returns one _Piece per group, its mask holding only its own components' ink.
@@ -247,18 +251,23 @@ def _group(labels: np.ndarray, boxes: np.ndarray, keep: np.ndarray,
 
     heights = boxes[:, 3] - boxes[:, 1]
     widths = boxes[:, 2] - boxes[:, 0]
+    signs: set[int] = set()
     for i in sorted(ids, key=lambda i: heights[i]):  # smallest pieces find a home first
         if heights[i] >= PARTIAL * writing or len(ids) == 1:
             continue
         shared = np.array([min(boxes[i, 2], boxes[j, 2]) - max(boxes[i, 0], boxes[j, 0])
-                           if j != i else -np.inf for j in ids])  # < 0: the gap between
+                           if j != i and j not in signs else -np.inf
+                           for j in ids])  # < 0: the gap between
         best = int(np.argmax(shared))
-        if heights[i] < FLAT * writing or (
+        if heights[i] < FLAT * writing and shared[best] < 0:
+            signs.add(i)  # a flat mark in a gap, above no digit: a dash, a comma
+        elif heights[i] < FLAT * writing or (
                 shared[best] >= SHARED * min(widths[i], widths[ids[best]])):
             group[root(i)] = root(ids[best])
     members: dict[int, list[int]] = {}
     for i in ids:
-        members.setdefault(root(i), []).append(i + 1)
+        if i not in signs:
+            members.setdefault(root(i), []).append(i + 1)
     pieces = []
     for labels_in in members.values():
         x0 = int(min(boxes[k - 1, 0] for k in labels_in))
