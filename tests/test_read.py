@@ -49,6 +49,38 @@ def test_read_prints_the_number_and_each_digits_confidence(model_file, trained_m
         assert line == f"{numbers / name}: {reading.number} ({sure})"
 
 
+@pytest.fixture(scope="module")
+def doubting(trained_model, numbers, tmp_path_factory):
+    """The session's model saved with a reject threshold halfway between the lowest and
+    the highest probability of b.jpg's digits, so some are doubtful and some are not."""
+    from digitnet import Model
+
+    sure = sorted(d.probability for d in read_number(trained_model, numbers / "b.jpg").digits)
+    assert sure[0] < sure[-1]
+    threshold = (sure[0] + sure[-1]) / 2
+    path = tmp_path_factory.mktemp("doubting") / "model.npz"
+    Model(trained_model.params, trained_model.config,
+          {**trained_model.metadata, "reject_threshold": threshold}).save(path)
+    return path, threshold
+
+
+def test_digits_below_the_reject_threshold_are_marked_doubtful(doubting, numbers):
+    path, threshold = doubting
+    from digitnet import load_model
+
+    reading = read_number(load_model(path), numbers / "b.jpg")
+    assert reading.number == "7139"  # still the best guesses
+    marked = [d.doubtful for d in reading.digits]
+    assert marked == [d.probability < threshold for d in reading.digits]
+    assert any(marked) and not all(marked)
+    result = run("read", str(path), str(numbers / "b.jpg"), "--json")
+    (record,) = json.loads(result.stdout)
+    assert [d["doubtful"] for d in record["digits"]] == marked
+    text = run("read", str(path), str(numbers / "b.jpg")).stdout
+    sure = ", ".join(f"{100 * d.probability:.0f}%" + "?" * d.doubtful for d in reading.digits)
+    assert text.strip() == f"{numbers / 'b.jpg'}: 7139 ({sure})"
+
+
 def test_read_json_and_bad_files(model_file, numbers):
     result = run("read", str(model_file), str(numbers), "--json")
     assert result.returncode == 1  # two files failed
@@ -59,6 +91,7 @@ def test_read_json_and_bad_files(model_file, numbers):
     assert [d["digit"] for d in digits] == [2, 0, 5]
     for d in digits:
         assert 0 < d["probability"] <= 1
+        assert d["doubtful"] is False  # the model has no reject threshold
         x0, y0, x1, y1 = d["box"]
         assert 0 <= x0 < x1 <= 460 and 0 <= y0 < y1 <= 180
     assert [d["box"][0] for d in digits] == sorted(d["box"][0] for d in digits)

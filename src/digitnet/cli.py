@@ -617,7 +617,8 @@ def cmd_read(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 record["input_image_error"] = unsaved[Path(record["file"])]
 
     def line(record: dict[str, Any]) -> str:
-        sure = ", ".join(percent(d["probability"], 0) for d in record["digits"])
+        sure = ", ".join(percent(d["probability"], 0) + "?" * d["doubtful"]
+                         for d in record["digits"])
         return f"{record['file']}: {record['number']} ({sure})"
 
     return _print_records(records, args.json, line)

@@ -99,9 +99,12 @@ class ReadDigit:
     probability: float
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 in the picture's pixels (x1, y1 exclusive)
     pixels: np.ndarray  # (28, 28) uint8 network input
+    doubtful: bool = False  # its probability is below the model's reject threshold: alone,
+    #                         this mark would be declined as "not a digit"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"digit": self.digit, "probability": self.probability, "box": list(self.box)}
+        return {"digit": self.digit, "probability": self.probability, "box": list(self.box),
+                "doubtful": self.doubtful}
 
 
 @dataclass(frozen=True)
@@ -513,12 +516,14 @@ def segment(image: Any, model: Any) -> list[Segment]:
 def read_number(model: Any, image: Any) -> Reading:
     """Read the number written in a picture: segment it, then classify each digit.
 
-    Returns a Reading; `reading.number` is the digits as a string ("2025"). Raises
-    ImageError for an unreadable picture or one holding no ink.
+    Returns a Reading; `reading.number` is the digits as a string ("2025"), each digit
+    the network's best guess, marked `doubtful` where the model would decline it alone
+    (`Model.declines`). Raises ImageError for an unreadable picture or one holding no ink.
     """
     segments = segment(image, model)
     if not segments:
         raise ImageError("no digits found")
     probabilities = model.predict_proba(np.stack([s.pixels for s in segments]))  # (n, 10)
-    return Reading([ReadDigit(int(p.argmax()), float(p.max()), s.box, s.pixels)
-                    for s, p in zip(segments, probabilities, strict=True)])
+    doubtful = model.declines(probabilities.max(axis=1))  # (n,) bool
+    return Reading([ReadDigit(int(p.argmax()), float(p.max()), s.box, s.pixels, bool(d))
+                    for s, p, d in zip(segments, probabilities, doubtful, strict=True)])

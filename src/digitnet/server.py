@@ -371,6 +371,9 @@ class ReadDigitResult(BaseModel):
     box: list[int] = Field(min_length=4, max_length=4,
                            description="x0, y0, x1, y1 in the picture's pixels (x1, y1 "
                                        "exclusive)")
+    doubtful: bool = Field(description="its probability is below the model's reject "
+                                       "threshold: alone, it would be declined as not a "
+                                       "digit")
 
 
 class ReadResult(BaseModel):
@@ -497,8 +500,8 @@ async def _in_worker(request: Request, work: Any, *args: Any) -> Any:
 
 def reading(model: Model, data: bytes) -> dict[str, Any]:
     """PNG/JPEG bytes of a written number -> the JSON-ready /api/read answer:
-    {"number", "digits": [{"digit", "probability", "box"}]}. A picture with no ink or
-    no digits raises RequestError(422)."""
+    {"number", "digits": [{"digit", "probability", "box", "doubtful"}]}. A picture with
+    no ink or no digits raises RequestError(422)."""
     picture = decode_image(data)
     try:
         return read_number(model, picture).to_dict()

@@ -101,8 +101,10 @@
     digitList.replaceChildren(...data.digits.map((d, k) => {
       const item = document.createElement("li");
       item.dataset.digit = String(d.digit);
-      item.innerHTML = `<b>${d.digit}</b>${percent(d.probability)}`;
-      item.title = `digit ${k + 1}: ${d.digit}, ${percent(d.probability)} sure`;
+      item.classList.toggle("doubtful", d.doubtful);  // alone, it would be "not a digit"
+      item.innerHTML = `<b>${d.digit}${d.doubtful ? "?" : ""}</b>${percent(d.probability)}`;
+      item.title = `digit ${k + 1}: ${d.digit}, ${percent(d.probability)} sure` +
+        (d.doubtful ? "; the model doubts it is a digit" : "");
       return item;
     }));
     boxesCtx.clearRect(0, 0, boxes.width, boxes.height);
@@ -111,9 +113,10 @@
     boxesCtx.font = `600 ${Math.round(18 * scale)}px system-ui, sans-serif`;
     data.digits.forEach((d, k) => {
       const [x0, y0, x1, y1] = d.box.map((v, i) => (i % 2 ? shown.y : shown.x) + v * shown.s);
-      boxesCtx.strokeStyle = boxesCtx.fillStyle = "#2563eb";
+      boxesCtx.strokeStyle = boxesCtx.fillStyle = d.doubtful ? "#d97706" : "#2563eb";
       boxesCtx.strokeRect(x0, y0, x1 - x0, y1 - y0);
-      boxesCtx.fillText(`${d.digit}`, x0 + line, Math.max(y0 - 2 * line, 16 * scale));
+      boxesCtx.fillText(`${d.digit}${d.doubtful ? "?" : ""}`, x0 + line,
+                        Math.max(y0 - 2 * line, 16 * scale));
     });
   }
 
