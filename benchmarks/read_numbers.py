@@ -19,12 +19,14 @@ half is the bundled model's development set), with:
 Figures per set and gap kind: `exact` (fraction of numbers read exactly), `per_digit`
 (1 - edit distance / digits, summed over the set), and for touching numbers `pair_split`:
 of all adjacent touching pairs, the fraction where exactly one digit was read in each of
-the two digits' columns. `digits_alone_accuracy` is the classifier's accuracy on the same
-digits preprocessed one by one (the ceiling for per_digit). `seconds_per_picture` is the
-median time of read_number on one 1000 x 300 picture (narrow gaps; touching digits, which
-are cut), one thread. Targets (issue 11): >= 95% exact on MNIST numbers with
-visible gaps (wide, narrow); other writers >= 80% exact and >= 95% per digit; well
-under 1 s per picture.
+the two digits' columns. `doubtful_of_wrong_digits` / `doubtful_of_right_digits`: of
+the digits of numbers read with the right number of digits, the share marked doubtful
+among those read wrong and among those read right. `digits_alone_accuracy` is the
+classifier's accuracy on the same digits preprocessed one by one (the ceiling for
+per_digit). `seconds_per_picture` is the median time of read_number on one 1000 x 300
+picture (narrow gaps; touching digits, which are cut), one thread. Targets (issue 11):
+>= 95% exact on MNIST numbers with visible gaps (wide, narrow); other writers >= 80%
+exact and >= 95% per digit; well under 1 s per picture.
 
 `--dev` composes from the development digits instead (see `digit_sets`): settings are
 chosen there, and the default sets stay for reporting.
@@ -203,14 +205,19 @@ def pairs_split(columns: list[tuple[int, int]], boxes: list[list[int]]) -> tuple
 def score(model, cases) -> dict:
     """Read every picture; exact rate, per-digit rate, and the touching-pair split rate."""
     exact = errors = digits = split = pairs = 0
+    flagged = {True: [0, 0], False: [0, 0]}  # right?: [doubtful, digits], same-length reads
     mistakes = []
     for picture, truth, columns in cases:
         try:
             reading = read_number(model, picture)
             number, boxes = reading.number, [list(d.box) for d in reading.digits]
         except Exception as e:  # an error counts as reading nothing
-            number, boxes = "", []
+            number, boxes, reading = "", [], None
             mistakes.append({"truth": truth, "error": str(e)[:80]})
+        if reading is not None and len(number) == len(truth):
+            for d, t in zip(reading.digits, truth, strict=True):
+                flagged[str(d.digit) == t][0] += d.doubtful
+                flagged[str(d.digit) == t][1] += 1
         distance = edit_distance(truth, number)
         exact += distance == 0
         errors += distance
@@ -221,6 +228,8 @@ def score(model, cases) -> dict:
             mistakes.append({"truth": truth, "read": number})
     return {"numbers": len(cases), "exact": exact / len(cases),
             "per_digit": max(0.0, 1 - errors / digits), "pair_split": split / pairs,
+            "doubtful_of_wrong_digits": flagged[False][0] / max(flagged[False][1], 1),
+            "doubtful_of_right_digits": flagged[True][0] / max(flagged[True][1], 1),
             "examples_wrong": mistakes[:5]}
 
 
