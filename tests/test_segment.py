@@ -135,10 +135,11 @@ def test_a_broken_four_is_one_digit(trained_model):
     assert len(segment(picture, trained_model)) == 1
 
 
-def touching_pair(mnist, compose):
-    """A 3 and a 4, 120 px tall, slid together until their strokes touch: the ink
-    (200, 500) float32 and the picture (dark on light) uint8."""
-    left, right = (compose.ink_crop(glyph(mnist, d)) for d in (3, 4))
+def touching_pair(mnist, compose, digits=(3, 4), ks=(0, 0)):
+    """Two MNIST test digits (by default the first 3 and the first 4), 120 px tall, slid
+    together until their strokes touch: the ink (200, 500) float32 and the picture (dark
+    on light) uint8."""
+    left, right = (compose.ink_crop(glyph(mnist, d, k)) for d, k in zip(digits, ks, strict=True))
     left, right = compose.resized(left, 120), compose.resized(right, 120)
     ink = np.zeros((200, 500), np.float32)
     ink[40:160, 100:100 + left.shape[1]] = left
@@ -154,6 +155,26 @@ def test_a_touching_pair_is_cut_in_two(mnist, trained_model, compose):
     reading = read_number(trained_model, picture)
     assert len(reading.digits) == 2
     assert reading.number == "34"
+
+
+# (digits, which MNIST test image of each): a 1 touching another digit, the pair narrower
+# than 0.8 of its height, which the reader did not look at for cuts before (all ten read
+# as one digit then)
+NARROW_PAIRS = [((3, 1), (3, 2)), ((1, 3), (7, 3)), ((6, 1), (1, 4)), ((1, 6), (9, 3)),
+                ((8, 1), (6, 2)), ((1, 8), (7, 6)), ((9, 1), (6, 2)), ((1, 9), (2, 8)),
+                ((0, 1), (5, 7)), ((1, 1), (0, 0))]
+
+
+def test_a_one_touching_a_digit_is_cut_even_when_the_pair_is_narrow(mnist, trained_model,
+                                                                    compose):
+    read = 0
+    for digits, ks in NARROW_PAIRS:
+        _, picture = touching_pair(mnist, compose, digits, ks)
+        columns = np.flatnonzero((picture < 192).any(axis=0))
+        assert label_components(picture < 192)[1] == 1
+        assert columns[-1] + 1 - columns[0] < 0.8 * 120  # narrower than 0.8 of its height
+        read += read_number(trained_model, picture).number == "".join(map(str, digits))
+    assert read >= len(NARROW_PAIRS) - 1, read
 
 
 def test_specks_do_not_change_how_a_touching_pair_is_cut(mnist, trained_model, compose):

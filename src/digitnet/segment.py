@@ -15,7 +15,7 @@ A picture is turned into ink exactly as for one digit (`images.to_grayscale`, th
                            stroke joins the piece beside it when the classifier scores
                            them higher as one digit than as two: a 4 whose stem and bar
                            do not meet;
-                        3. a piece wider than 0.8 of its height (UNCUT) may hold touching
+                        3. a piece wider than 0.5 of its height (UNCUT) may hold touching
                            or overlapping digits: candidate cuts start at the columns
                            crossing the least ink and follow the path of least ink from
                            top to bottom (a seam, straying up to SEAM_REACH); every stretch
@@ -62,8 +62,8 @@ SHARED = 0.5  # ... merged into a neighbour sharing at least this fraction of it
 FLAT = 0.5  # a component shorter than this fraction of the writing joins its nearest piece
 THIN = 0.3  # a component at most this wide for its height is a stroke that may join a piece
 ONE_DIGIT = 1.0  # a part at most this wide for its height is fully plausible as one digit
-UNCUT = 0.8  # a piece at most this wide for its height is one digit, never cut (two
-#              digits overlapping by a quarter can be as narrow as 0.9: cut those)
+UNCUT = 0.5  # a piece at most this wide for its height is one digit, never cut (a 1
+#              overlapping or touching a 6 can be as narrow as 0.7: cut those)
 ASPECT_SPREAD = 0.6  # how fast a wider part becomes implausible as one digit (see _shape_prior)
 SHORT = 0.1  # a cut-off part much shorter than its piece is this much less plausible
 CROSSING_COST = 0.25  # a cut's worth falls by exp(-this) per stroke width of ink it crosses
