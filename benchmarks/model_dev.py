@@ -18,8 +18,8 @@ the digit score (largest softmax probability) on mnist_val.
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +57,13 @@ def fashion() -> np.ndarray | None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description="Development figures of models (JSON).")
+    parser.add_argument("models", nargs="+", metavar="MODEL", help="model file, or 'builtin'")
+    args = parser.parse_args()
+    try:  # a bad model name is one line, before minutes of work
+        models = {path: load_model(path) for path in args.models}
+    except (OSError, ValueError) as exc:
+        parser.error(str(exc))
     mnist = load_mnist()
     _, held = train.held_out(len(mnist.x_train), PRESETS["robust"])  # as the robust preset
     x_val, y_val = mnist.x_train[held], mnist.y_train[held]
@@ -69,9 +76,7 @@ def main() -> None:
     if clothes is not None:
         others["fashion_mnist"] = clothes
     report = {}
-    for path in sys.argv[1:]:
-        model = load_model(path)
-
+    for path, model in models.items():
         def score(x, model=model):
             return model.predict_proba(x).max(axis=1)
 
