@@ -63,7 +63,7 @@ FLAT = 0.5  # a component shorter than this fraction of the writing joins its ne
 THIN = 0.3  # a component at most this wide for its height is a stroke that may join a piece
 ONE_DIGIT = 1.0  # a part at most this wide for its height is fully plausible as one digit
 UNCUT = 0.5  # a piece at most this wide for its height is one digit, never cut (a 1
-#              overlapping or touching a 6 can be as narrow as 0.7: cut those)
+#              touching a 9 or a 3 can be as narrow as 0.67: cut those)
 ASPECT_SPREAD = 0.6  # how fast a wider part becomes implausible as one digit (see _shape_prior)
 SHORT = 0.1  # a cut-off part much shorter than its piece is this much less plausible
 CROSSING_COST = 0.25  # a cut's worth falls by exp(-this) per stroke width of ink it crosses
