@@ -48,3 +48,27 @@ def test_letters_work_without_installed_fonts(monkeypatch, tmp_path):
     finally:
         nondigits.fonts.cache_clear()
     assert images.shape == (3, 28, 28) and (images.max(axis=(1, 2)) == 255).all()
+
+
+def test_fragments_are_pieces_of_wide_digits_drawn_again_from_the_seed(mnist):
+    digits = mnist.x_train[:500]
+    a = nondigits.fragments(digits, 50, np.random.default_rng(3))
+    np.testing.assert_array_equal(a, nondigits.fragments(digits, 50, np.random.default_rng(3)))
+    assert a.shape == (50, 28, 28) and a.dtype == np.uint8
+    assert (a.max(axis=(1, 2)) == 255).all()  # run through preprocess_ink
+    assert not {im.tobytes() for im in a} & {im.tobytes() for im in digits}
+    ink = a > 64
+    widths = 28 - ink.any(axis=1)[:, ::-1].argmax(axis=1) - ink.any(axis=1).argmax(axis=1)
+    heights = 28 - ink.any(axis=2)[:, ::-1].argmax(axis=1) - ink.any(axis=2).argmax(axis=1)
+    assert (widths >= 0.2 * heights).all()  # strokes as thin as a 1 are drawn again
+
+
+def test_a_fragment_is_one_side_of_a_digit_or_two_sides_side_by_side():
+    digit = np.zeros((28, 28), np.uint8)
+    digit[4:24, 4:24] = 255  # a solid 20 x 20 square: every cut leaves a solid block
+    rng = np.random.default_rng(0)
+    shapes = {nondigits.fragment(digit[None], rng).shape for _ in range(200)}
+    assert all(h in range(20, 23) for h, _ in shapes)  # two sides: bottoms within 2 px
+    widths = {w for _, w in shapes}
+    assert min(widths) >= 6 and max(widths) <= 14 + 2 + 14  # cuts at 0.3-0.7 of 20 px
+    assert any(w > 20 for w in widths) and any(w < 14 for w in widths)

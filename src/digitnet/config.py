@@ -68,6 +68,9 @@ class Config:
                              "in every prediction")
     outliers: float = _f(0.0, "share of generated non-digits in the training set, taught to "
                               "give uniform probabilities")
+    fragments: float = _f(0.0, "share of pieces of training digits (as a wrong cut through a "
+                               "number leaves them) in the training set, taught like "
+                               "non-digits")
     reject_rate: float = _f(0.0, "share of validation digits the 'not a digit' threshold may "
                                  "decline; stored as reject_threshold (0 = none)")
     epochs: int = _f(6, "passes over the training set")
@@ -109,9 +112,12 @@ class Config:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         for name in ("momentum", "beta2", "label_smoothing", "dropout", "input_dropout",
-                     "outliers", "reject_rate"):
+                     "outliers", "fragments", "reject_rate"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
+        if self.outliers + self.fragments >= 1:
+            raise ValueError("outliers + fragments must be < 1: some of the training set must "
+                             f"be digits; got {self.outliers!r} + {self.fragments!r}")
         if self.split_seed < -1:
             raise ValueError(f"split_seed must be >= 0, or -1 for seed; got {self.split_seed!r}")
         if self.early_stopping and not self.val_split:
@@ -143,7 +149,7 @@ class Config:
                 and self.label_smoothing == 0
                 and self.schedule == "constant" and self.warmup_epochs == 0
                 and not (self.dropout or self.input_dropout or self.max_norm)
-                and not (self.deskew or self.outliers)
+                and not (self.deskew or self.outliers or self.fragments)
                 and not self.augmentation.active)
 
     def to_dict(self) -> dict[str, Any]:

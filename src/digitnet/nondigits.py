@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ImageError
-from .images import preprocess
+from .images import ink_bounding_box, preprocess, preprocess_ink
 
 CANVAS = 96  # pictures are drawn on a white CANVAS x CANVAS square, in black
 FONT_DIR = Path("/usr/share/fonts/truetype")
@@ -345,3 +345,69 @@ def training_set(n: int, rng: np.random.Generator) -> np.ndarray:
     counts[0] += n - counts.sum()
     images = np.concatenate([generate(k, c, rng) for k, c in zip(kinds, counts, strict=True)])
     return images[rng.permutation(n)]
+
+
+# ---------------------------------------------------------------------------------------
+# Pieces of digits: what a wrong cut between touching digits leaves
+
+FRAGMENT_CUT = (0.3, 0.7)  # a cut falls between these fractions of a digit's ink width
+FRAGMENT_WIDE = 0.6  # only digits at least this wide for their height are cut
+FRAGMENT_THIN = 0.25  # a piece narrower than this for its height is dropped: it is a 1
+
+
+def _ink(digit: np.ndarray) -> np.ndarray:
+    """A digit (28, 28), ink high, cropped to its ink's bounding box (float32)."""
+    rows, cols = ink_bounding_box(digit)
+    return digit[rows, cols].astype(np.float32)
+
+
+def fragment(digits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One piece of ink as a wrong cut through a number leaves it, (h, w) float32, ink high.
+
+    digits: (m, 28, 28) ink high, wide enough to be cut. Half the time one side of a digit
+    cut by a vertical line; else the right side of one digit beside the left side of
+    another (a cut in each of two touching digits), their bottoms level within a tenth of
+    the height and a gap of 0-2 pixels between them."""
+    first = _ink(digits[rng.integers(len(digits))])
+    cut = round(rng.uniform(*FRAGMENT_CUT) * first.shape[1])
+    if rng.random() < 0.5:
+        return first[:, :cut] if rng.random() < 0.5 else first[:, cut:]
+    second = _ink(digits[rng.integers(len(digits))])
+    left, right = first[:, cut:], second[:, :round(rng.uniform(*FRAGMENT_CUT) * second.shape[1])]
+    height = max(left.shape[0], right.shape[0])
+    drop = round(rng.uniform(-0.1, 0.1) * height)
+    gap = int(rng.integers(0, 3))
+    piece = np.zeros((height + abs(drop), left.shape[1] + gap + right.shape[1]), np.float32)
+    top_left, top_right = max(-drop, 0), max(drop, 0)
+    piece[top_left + height - left.shape[0]:top_left + height, :left.shape[1]] = left
+    piece[top_right + height - right.shape[0]:top_right + height,
+          left.shape[1] + gap:] = right
+    return piece
+
+
+def fragments(digits: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n pieces of digits (n, 28, 28) uint8, each run through `images.preprocess_ink` as a
+    part of a number is when it is read (segment.py): non-digits a reader meets when it
+    cuts in the wrong place. A network that calls them digits favours wrong cuts.
+
+    digits: (m, 28, 28) ink high, the training digits (never a set that is reported on);
+    only those at least FRAGMENT_WIDE as wide as tall are cut (narrower ones, a 1 or a
+    thin 7, are never cut when reading). A piece that is blank or narrower than
+    FRAGMENT_THIN of its height (a stroke like a 1) is drawn again."""
+    mask = digits > 0.25 * digits.max(axis=(1, 2), keepdims=True)
+    rows, cols = mask.any(axis=2), mask.any(axis=1)  # (m, 28) each
+    span = lambda m: 28 - m[:, ::-1].argmax(axis=1) - m.argmax(axis=1)  # noqa: E731
+    wide = digits[(rows.any(axis=1)) & (span(cols) >= FRAGMENT_WIDE * span(rows))]
+    out = np.empty((n, 28, 28), np.uint8)
+    i = 0
+    while i < n:
+        piece = fragment(wide, rng)
+        try:
+            inked = piece[ink_bounding_box(piece)]
+        except ImageError:
+            continue
+        if inked.shape[1] < FRAGMENT_THIN * inked.shape[0]:
+            continue
+        out[i] = preprocess_ink(inked)
+        i += 1
+    return out

@@ -143,12 +143,19 @@ def measure(params: Params, config: Config, data: Any) -> dict[str, float]:
 
 def _with_outliers(images: np.ndarray, labels: np.ndarray,
                    config: Config) -> tuple[np.ndarray, np.ndarray]:
-    """images (n, 28, 28) and labels (n,) with generated non-digits appended (label
-    NOT_A_DIGIT), making up a share config.outliers of the result."""
-    count = round(len(images) * config.outliers / (1 - config.outliers))
-    others = nondigits.training_set(count, np.random.default_rng([config.seed, 2]))
+    """images (n, 28, 28) and labels (n,) with generated non-digits and pieces of the
+    digits appended (label NOT_A_DIGIT), making up shares config.outliers and
+    config.fragments of the result."""
+    total = len(images) / (1 - config.outliers - config.fragments)
+    others = [nondigits.training_set(round(total * config.outliers),
+                                     np.random.default_rng([config.seed, 2]))]
+    if config.fragments:
+        others.append(nondigits.fragments(images, round(total * config.fragments),
+                                          np.random.default_rng([config.seed, 3])))
+    others = np.concatenate(others)
     return (np.concatenate([images, others.astype(images.dtype)]),
-            np.concatenate([labels.astype(np.int64), np.full(count, network.NOT_A_DIGIT)]))
+            np.concatenate([labels.astype(np.int64),
+                            np.full(len(others), network.NOT_A_DIGIT)]))
 
 
 def ink_order(x: np.ndarray) -> np.ndarray:
@@ -277,7 +284,8 @@ def fit(
     state = state if state is not None else new_state(config)
     keep, held = held_out(len(x), config)  # its own stream, not the shuffle's
     images, y_train = np.asarray(x)[keep], np.asarray(y)[keep]  # for augmentation
-    if config.outliers:  # non-digits after the digits: the train-accuracy sample stays digits
+    if config.outliers or config.fragments:  # after the digits: the train-accuracy sample
+        #                                       stays digits
         images, y_train = _with_outliers(images, y_train, config)
     x_train = network_inputs(images, config)
     x_val, y_val = network_inputs(np.asarray(x)[held], config), np.asarray(y)[held]
