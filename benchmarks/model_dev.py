@@ -12,6 +12,8 @@ Measured on development data only, never on the sets reported in the README:
   non-digits       nondigits.VALIDATION_KINDS (kinds and fonts never used in training, and
                    scribbles from a fresh seed), 300 each, plus 1,000 Fashion-MNIST test
                    images when /usr/share/datasets/fashion-mnist is installed.
+The held-out letters depend on the fonts installed (Liberation comes with Chromium; without
+any, Pillow's own font stands in), so the report names them: compare runs on one machine.
 The rejection threshold is the one in the model's metadata, else the 0.5% quantile of
 the digit score (largest softmax probability) on mnist_val.
 """
@@ -75,7 +77,8 @@ def main() -> None:
     clothes = fashion()
     if clothes is not None:
         others["fashion_mnist"] = clothes
-    report = {}
+    faces = nondigits.fonts(nondigits.VALIDATION_FONT_FAMILIES)  # draw letters_other_fonts
+    report = {"letters_other_fonts_drawn_in": [p.name for p in faces] or "Pillow's own font"}
     for path, model in models.items():
         def score(x, model=model):
             return model.predict_proba(x).max(axis=1)
