@@ -20,13 +20,13 @@ import robustness_sets as sets
 
 BUILTIN = resources.files("digitnet") / "_builtin" / "builtin.npz"
 # Issue 14's targets are 99% (pictures), 95% (other writers) and 90% (each non-digit
-# kind). The shipped model reaches 99.4%, 92.8% and 83-95% on these subsets (900
-# pictures; letters 96, scribbles 83, shapes 95 of 100), so these floors guard what it
+# kind). The shipped model reaches 99.3%, 94.9% and 81-97% on these subsets (900
+# pictures; letters 97, scribbles 81, shapes 96 of 100), so these floors guard what it
 # reached (a worse model fails them) until a model meets the targets. 900 pictures, not
 # 300: on 300 a floor a point below the full set's 98.6% is one picture from failing.
 PICTURES_TARGET = 0.98  # MNIST test digits saved as pictures, through the CLI
 PICTURES_PER_STYLE = 300
-OTHER_WRITERS_TARGET = 0.91  # scikit-learn's digits, second half (declines count as wrong)
+OTHER_WRITERS_TARGET = 0.93  # scikit-learn's digits, second half (declines count as wrong)
 DECLINE_TARGET = 0.80  # letters, scribbles and shapes each
 FALSE_REJECTION_LIMIT = 0.01  # MNIST test digits declined
 
