@@ -67,6 +67,66 @@ def training_data(config) -> tuple[np.ndarray, np.ndarray]:
             np.concatenate([labels, np.full(len(others), network.NOT_A_DIGIT)]))
 
 
+def fit(torch, net, images: np.ndarray, labels: np.ndarray, config, rng: np.random.Generator,
+        epochs: int, shape: tuple[int, ...], batch_loss) -> list[dict]:
+    """Train `net` (Adam, batch 128, learning rate 1e-3 falling by cosine to 0) for
+    `epochs`, each on a fresh distortion of images (n, 28, 28) by config's augmentation,
+    made into config's inputs shaped (n, *shape). batch_loss(x, labels) is called once an
+    epoch with that epoch's inputs (a tensor) and the labels (n,), and returns the loss of
+    a batch: loss(log_probabilities (b, 10), rows (b,)). Returns the per-epoch history."""
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    batch = 128
+    steps = epochs * math.ceil(len(images) / batch)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps)))
+    y_all = torch.from_numpy(labels)
+    start = time.perf_counter()
+    history = []
+    for epoch in range(epochs):
+        x = network_inputs(augment.augment(images, rng, config.augmentation, labels=labels),
+                           config)
+        x = torch.from_numpy(x.reshape(-1, *shape))
+        loss_of = batch_loss(x, y_all)
+        order = torch.from_numpy(rng.permutation(len(x)))
+        net.train()
+        total = 0.0
+        for k in range(0, len(x), batch):
+            rows = order[k:k + batch]
+            loss = loss_of(torch.log_softmax(net(x[rows]), dim=1), rows)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total += loss.item() * len(rows)
+        history.append({"epoch": epoch + 1, "loss": total / len(x),
+                        "seconds": time.perf_counter() - start})
+        print(json.dumps(history[-1]), file=sys.stderr)
+    net.eval()
+    return history
+
+
+def probabilities_of(torch, net, config, shape: tuple[int, ...]):
+    """pixels (n, 28, 28) -> class probabilities (n, 10) of `net` on config's inputs."""
+    def probabilities(pixels: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(network_inputs(pixels, config).reshape(-1, *shape))
+        with torch.no_grad():
+            return torch.softmax(net(x), dim=1).numpy()
+    return probabilities
+
+
+def label_loss(x, y):
+    """Cross-entropy on digits, cross-entropy to the uniform distribution on non-digits."""
+    def loss(log_p, rows):
+        labels = y[rows]
+        digit = labels >= 0
+        return -(log_p[digit, labels[digit]].sum()
+                 + log_p[~digit].mean(dim=1).sum()) / len(rows)
+    return loss
+
+
+IMAGE = (1, 28, 28)  # the CNN's input shape
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=15)
@@ -80,46 +140,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     config = PRESETS["robust"]
     images, labels = training_data(config)
-    rng = np.random.default_rng([args.seed, 7])
     model = make_cnn(torch)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    batch = 128
-    steps = args.epochs * math.ceil(len(images) / batch)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps)))
-    y_all = torch.from_numpy(labels)
     start = time.perf_counter()
-    history = []
-    for epoch in range(args.epochs):
-        x = network_inputs(augment.augment(images, rng, config.augmentation, labels=labels),
-                           config)
-        x = torch.from_numpy(x.reshape(-1, 1, 28, 28))
-        order = torch.from_numpy(rng.permutation(len(x)))
-        model.train()
-        total = 0.0
-        for k in range(0, len(x), batch):
-            rows = order[k:k + batch]
-            log_p = torch.log_softmax(model(x[rows]), dim=1)
-            y = y_all[rows]
-            digit = y >= 0
-            loss = -(log_p[digit, y[digit]].sum() + log_p[~digit].mean(dim=1).sum()) / len(y)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total += loss.item() * len(y)
-        history.append({"epoch": epoch + 1, "loss": total / len(x),
-                        "seconds": time.perf_counter() - start})
-        print(json.dumps(history[-1]), file=sys.stderr)
-    model.eval()
+    history = fit(torch, model, images, labels, config, np.random.default_rng([args.seed, 7]),
+                  args.epochs, IMAGE, label_loss)
     if args.save:
         torch.save(model.state_dict(), args.save)
-
-    def probabilities(pixels: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(network_inputs(pixels, config).reshape(-1, 1, 28, 28))
-        with torch.no_grad():
-            return torch.softmax(model(x), dim=1).numpy()
-
+    probabilities = probabilities_of(torch, model, config, IMAGE)
     sets = dev_sets()
     builtin = load_model("builtin")
     mnist = load_mnist()

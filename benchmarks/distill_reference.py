@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -39,12 +38,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cnn_reference import make_cnn, training_data
+from cnn_reference import IMAGE, fit, make_cnn, probabilities_of, training_data
 from model_dev import dev_sets, figures
 
-from digitnet import augment, load_mnist, load_model
+from digitnet import load_mnist, load_model
 from digitnet.config import PRESETS
-from digitnet.inputs import network_inputs
 from digitnet.model import Model
 from digitnet.train import measure
 
@@ -71,36 +69,17 @@ def main() -> None:
     student = nn.Sequential(nn.Linear(784, args.hidden), nn.ReLU(), nn.Dropout(0.2),
                             nn.Linear(args.hidden, 10))
     images, labels = training_data(config)
-    rng = np.random.default_rng([args.seed, 8])
-    optimizer = torch.optim.Adam(student.parameters(), lr=1e-3)
-    batch = 128
-    steps = args.epochs * math.ceil(len(images) / batch)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps)))
-    start = time.perf_counter()
-    history = []
-    for epoch in range(args.epochs):
-        x = torch.from_numpy(network_inputs(
-            augment.augment(images, rng, config.augmentation, labels=labels), config))
+    teach = probabilities_of(torch, teacher, config, IMAGE)
+
+    def teacher_loss(x, _):
         with torch.no_grad():
-            target = torch.cat([torch.softmax(teacher(x[k:k + 1024].reshape(-1, 1, 28, 28)),
-                                              dim=1) for k in range(0, len(x), 1024)])
-        order = torch.from_numpy(rng.permutation(len(x)))
-        student.train()
-        total = 0.0
-        for k in range(0, len(x), batch):
-            rows = order[k:k + batch]
-            log_p = torch.log_softmax(student(x[rows]), dim=1)
-            loss = -(target[rows] * log_p).sum(dim=1).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total += loss.item() * len(rows)
-        history.append({"epoch": epoch + 1, "loss": total / len(x),
-                        "seconds": time.perf_counter() - start})
-        print(json.dumps(history[-1]), file=sys.stderr)
-    student.eval()
+            target = torch.cat([torch.softmax(teacher(x[k:k + 1024].reshape(-1, *IMAGE)), dim=1)
+                                for k in range(0, len(x), 1024)])
+        return lambda log_p, rows: -(target[rows] * log_p).sum(dim=1).mean()
+
+    start = time.perf_counter()
+    history = fit(torch, student, images, labels, config, np.random.default_rng([args.seed, 8]),
+                  args.epochs, (784,), teacher_loss)
     params = {"W1": student[0].weight.detach().numpy().T.copy(),
               "b1": student[0].bias.detach().numpy().copy(),
               "W2": student[3].weight.detach().numpy().T.copy(),
@@ -113,11 +92,6 @@ def main() -> None:
     if args.out:
         model.save(args.out)
 
-    def teacher_probabilities(pixels: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(network_inputs(pixels, config).reshape(-1, 1, 28, 28))
-        with torch.no_grad():
-            return torch.softmax(teacher(x), dim=1).numpy()
-
     sets = dev_sets()
     builtin = load_model("builtin")
     report = {
@@ -125,7 +99,7 @@ def main() -> None:
         "train_seconds": time.perf_counter() - start, "history": history,
         "student_mnist_test_accuracy": model.metadata["test_accuracy"],
         "student": figures(model.predict_proba, sets, model.reject_threshold),
-        "teacher": figures(teacher_probabilities, sets),
+        "teacher": figures(teach, sets),
         "builtin": figures(builtin.predict_proba, sets, builtin.reject_threshold),
     }
     print(json.dumps(report, indent=2))
