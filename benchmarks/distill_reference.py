@@ -8,8 +8,8 @@ more non-digits than the bundled one-hidden-layer networks at the same false-rej
 rate. This asks whether the gap is what one hidden layer can represent, or what it can
 learn from labels: a network of digitnet's own shape (784-H-10, ReLU, biases, dropout 0.2
 on the hidden layer) is trained to give the CNN's probabilities on every training image
-("knowledge distillation": Hinton, Vinyals & Dean, 2015; Ba & Caruana, 2014, found
-shallow networks mimic deep ones far better than they learn from the labels alone).
+("knowledge distillation": Hinton, Vinyals & Dean, 2015; Ba & Caruana, 2014, trained
+shallow networks to mimic deep ones and found them better than when trained on labels).
 
     data       as cnn_reference.py: the robust preset's training digits and generated
                non-digits, a fresh distortion of every image each epoch (the preset's own

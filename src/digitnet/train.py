@@ -141,7 +141,7 @@ def measure(params: Params, config: Config, data: Any) -> dict[str, float]:
     return figures
 
 
-def _with_outliers(images: np.ndarray, labels: np.ndarray,
+def with_outliers(images: np.ndarray, labels: np.ndarray,
                    config: Config) -> tuple[np.ndarray, np.ndarray]:
     """images (n, 28, 28) and labels (n,) with generated non-digits and pieces of the
     digits appended (label NOT_A_DIGIT), making up shares config.outliers and
@@ -286,7 +286,7 @@ def fit(
     images, y_train = np.asarray(x)[keep], np.asarray(y)[keep]  # for augmentation
     if config.outliers or config.fragments:  # after the digits: the train-accuracy sample
         #                                       stays digits
-        images, y_train = _with_outliers(images, y_train, config)
+        images, y_train = with_outliers(images, y_train, config)
     x_train = network_inputs(images, config)
     x_val, y_val = network_inputs(np.asarray(x)[held], config), np.asarray(y)[held]
     x_test = network_inputs(test[0], config) if test is not None else None
