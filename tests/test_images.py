@@ -15,7 +15,8 @@ from PIL import Image
 
 import digitnet
 from digitnet import ImageError, images
-from digitnet.images import load_image, preprocess, preprocess_file
+from digitnet.images import ink_bounding_box, load_image, preprocess, preprocess_file
+from digitnet.strokes import even_strokes
 
 
 def center_of_mass(a):
@@ -58,7 +59,12 @@ def test_mnist_through_png_files_is_classified_as_the_raw_array(mnist, trained_m
     same_large = (trained_model.predict(large) == raw).mean()
     assert same_small >= 0.99, same_small
     assert same_large >= 0.99, same_large
-    assert np.abs(small.astype(int) - x).mean() < 1.0  # nearly the identity on MNIST itself
+    # nearly the identity on MNIST itself, but for the digits whose strokes are thinner or
+    # thicker than 90% of MNIST's (strokes.KEEP), which are redrawn at its median width
+    redrawn = np.array([even_strokes(d.astype(np.float32)[ink_bounding_box(d)]) is not None
+                        for d in x])
+    assert 0.02 <= redrawn.mean() <= 0.15, redrawn.mean()
+    assert np.abs(small[~redrawn].astype(int) - x[~redrawn]).mean() < 1.0
 
 
 def test_smoothly_enlarged_mnist_keeps_its_accuracy(mnist, trained_model):
@@ -77,10 +83,10 @@ def test_smoothly_enlarged_mnist_keeps_its_accuracy(mnist, trained_model):
 
 def test_output_is_28x28_uint8_with_mnist_geometry():
     canvas = np.zeros((300, 200), np.uint8)
-    canvas[40:240, 50:130] = 180  # a tall block of gray ink
+    canvas[40:240, 50:80] = 180  # a tall bar of gray ink, as wide as MNIST's strokes
     out = preprocess(canvas)
     assert out.shape == (28, 28) and out.dtype == np.uint8 and out.max() == 255
-    assert ink_box(out) == (20, 8)  # longer side 20, aspect ratio 200:80 kept
+    assert ink_box(out) == (20, 3)  # longer side 20, aspect ratio 200:30 kept
     row, col = center_of_mass(out)
     assert abs(row - 14) <= 0.5 and abs(col - 14) <= 0.5
 
@@ -133,8 +139,13 @@ def test_faint_noise_does_not_move_the_box(seven, rng):
     big = np.asarray(Image.fromarray(seven).resize((280, 280), Image.Resampling.NEAREST))
     noisy = np.clip(big + rng.uniform(0, 40, big.shape), 0, 255).astype(np.uint8)
     clean_out, noisy_out = preprocess(big), preprocess(noisy)
-    assert ink_box(noisy_out, 64) == ink_box(clean_out, 64)
-    assert np.abs(noisy_out.astype(int) - clean_out).mean() < 6
+    # (the noise thins the strokes a little, so a stroke width near the edge of MNIST's
+    # range may be redrawn in one and not the other: a pixel, not the whole picture)
+    assert np.abs(np.subtract(ink_box(noisy_out, 64), ink_box(clean_out, 64))).max() <= 1
+    from scipy import ndimage  # no speck of noise outside the digit's strokes
+
+    near_strokes = ndimage.binary_dilation(clean_out > 0, iterations=2)
+    assert not ((noisy_out > 64) & ~near_strokes).any()
 
 
 @pytest.mark.parametrize("picture", [

@@ -64,6 +64,9 @@ class Config:
     aug_refit: bool = _f(False, "augmentation: re-normalize to 20x20, centred, as preprocess")
     aug_styles: float = _f(0.0, "augmentation: share of 1s given a continental flag or foot, "
                                 "of 7s a crossed stem and of 9s a curled tail")
+    aug_pens: float = _f(0.0, "augmentation: share of digits redrawn each epoch along their "
+                              "centre line with a pen from hairline to marker, as "
+                              "preprocess then prepares them")
     deskew: bool = _f(False, "straighten slanted digits by image moments, in training and "
                              "in every prediction")
     outliers: float = _f(0.0, "share of generated non-digits in the training set, taught to "
@@ -112,7 +115,7 @@ class Config:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         for name in ("momentum", "beta2", "label_smoothing", "dropout", "input_dropout",
-                     "outliers", "fragments", "reject_rate"):
+                     "outliers", "fragments", "reject_rate", "aug_pens"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
         if self.outliers + self.fragments >= 1:

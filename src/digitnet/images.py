@@ -37,7 +37,7 @@ import os
 import re
 import stat
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -47,11 +47,13 @@ from .augment import bilinear
 from .constants import BOX, CENTER, INK_THRESHOLD, SIDE
 from .errors import ImageError
 from .files import atomic_write
+from .ink import read_paper
+from .strokes import even_strokes
+from .writing import digit_mask
 
-NOISE_MADS = 3  # background + this many median absolute deviations of the frame is "no ink"
-MIN_CONTRAST = 32  # ink that stands out from the background by less is "blank" (0..255)
 MAX_PIXELS = 40_000_000  # larger images are refused before decoding (about 7700 x 5200)
 WORK_SIDE = 1024  # larger pictures are first shrunk by a whole factor (box filter) to this
+ANALYSIS_SIDE = 512  # the writing is looked for on a copy shrunk to at most this size
 # The only decoders load_image lets Pillow use: Pillow would also open EPS by running
 # Ghostscript on the file, and dozens of rarely exercised formats. (JPEG also opens the
 # MPO files many phones write; DIB is a BMP variant.)
@@ -221,29 +223,6 @@ def _array_to_gray(a: np.ndarray) -> np.ndarray:
     return gray.astype(np.float32)
 
 
-def ink_image(gray: np.ndarray) -> np.ndarray:
-    """(H, W) gray levels 0..255 -> (H, W) float32 ink: background 0, the strongest ink 255.
-
-    The picture's frame (its outermost pixels) shows what background looks like, even
-    when the digit touches the edges in places. If the frame's median is light, the
-    picture is dark-on-light (ink on paper) and is inverted. Then the background level
-    plus its grain, median + NOISE_MADS median absolute deviations of the frame, is
-    subtracted, and the contrast stretched so the peak is 255. Raises ImageError
-    ("blank ...") if no pixel stands out from the background by MIN_CONTRAST levels.
-    """
-    frame = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    background = float(np.median(frame))
-    if background > 127.5:
-        gray, frame, background = 255 - gray, 255 - frame, 255 - background
-    spread = float(np.median(np.abs(frame - background)))  # robust to ink on the frame
-    ink = np.clip(gray - (background + NOISE_MADS * spread), 0, None)
-    peak = float(ink.max())
-    if peak < MIN_CONTRAST:
-        raise ImageError(f"blank image: nothing stands out from the background (contrast "
-                         f"{peak:.0f} of 255, need {MIN_CONTRAST}); no digit to classify")
-    return (ink * (255 / peak)).astype(np.float32)
-
-
 def ink_bounding_box(ink: np.ndarray, threshold: float = INK_THRESHOLD) -> tuple[slice, slice]:
     """(rows, cols) slices of the smallest box holding every pixel of ink (H, W) above
     threshold * its peak. Fainter pixels outside the box are dropped as noise."""
@@ -350,7 +329,40 @@ def preprocess(image: Any) -> np.ndarray:
     """
     if isinstance(image, (str, os.PathLike)):
         return preprocess_file(image)
-    return preprocess_ink(ink_image(to_grayscale(image)))
+    return preprocess_ink(find_writing(to_grayscale(image), digit_mask)[0])
+
+
+def find_writing(gray: np.ndarray, choose: Callable[[np.ndarray], np.ndarray | None]
+                 ) -> tuple[np.ndarray, tuple[int, int]]:
+    """The ink of the writing in a picture, cropped to it: (ink (h, w) float32, background
+    0 and ink high, other marks cleared; (top, left) of the crop in gray's pixels).
+
+    gray: (H, W) 0..255. choose: which pixels of an ink image are the writing
+    (`writing.digit_mask` or `writing.line_mask`); None keeps all the ink. The picture is
+    read (`ink.read_paper`) and the writing chosen on a copy shrunk by a whole factor to
+    at most ANALYSIS_SIDE pixels; the chosen part's ink is then made again from the
+    picture's own pixels, at full resolution. Raises ImageError for a blank picture."""
+    factor = -(-max(gray.shape) // ANALYSIS_SIDE)
+    small = gray if factor == 1 else _pil().fromarray(
+        np.ascontiguousarray(gray, np.float32)).reduce(factor)
+    small = np.asarray(small, np.float32)
+    paper = read_paper(small)
+    ink = paper.ink(small)
+    keep = choose(ink)
+    if keep is None:
+        keep = ink > 0
+    rows, cols = np.flatnonzero(keep.any(axis=1)), np.flatnonzero(keep.any(axis=0))
+    if not len(rows):
+        raise ImageError("blank image: no ink found")
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    if factor == 1:
+        return np.where(keep[box], ink[box], 0).astype(np.float32), (int(rows[0]), int(cols[0]))
+    full = (slice(box[0].start * factor, min(box[0].stop * factor, gray.shape[0])),
+            slice(box[1].start * factor, min(box[1].stop * factor, gray.shape[1])))
+    region = paper.ink(gray[full], box=full, scale=factor)
+    grown = np.repeat(np.repeat(keep[box], factor, axis=0), factor, axis=1)
+    grown = grown[:region.shape[0], :region.shape[1]]
+    return np.where(grown, region, 0).astype(np.float32), (full[0].start, full[1].start)
 
 
 def preprocess_ink(ink: np.ndarray) -> np.ndarray:
@@ -360,8 +372,11 @@ def preprocess_ink(ink: np.ndarray) -> np.ndarray:
     as a single-digit picture is. Raises ImageError if there is no ink."""
     if not ink.size or float(ink.max()) <= 0:
         raise ImageError("blank image: no ink found")
-    rows, cols = ink_bounding_box(ink)
-    digit = fit_in_box(ink[rows, cols])
+    digit = ink[ink_bounding_box(ink)]
+    redrawn = even_strokes(digit)  # None: the strokes are as wide as MNIST's already
+    if redrawn is not None:
+        digit = redrawn[ink_bounding_box(redrawn)]
+    digit = fit_in_box(digit)
     return center_by_mass(digit * (255 / digit.max()))  # thin strokes fade when shrunk
 
 

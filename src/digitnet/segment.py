@@ -1,10 +1,11 @@
 """Reading whole numbers: split a picture of a handwritten number into its digits.
 
-A picture is turned into ink exactly as for one digit (`images.to_grayscale`, then
-`images.ink_image`: polarity, background and contrast). Then, as pure functions on arrays:
+A picture is turned into ink exactly as for one digit (`images.find_writing`: polarity,
+light, background and contrast, `ink.py`), keeping one line of writing and clearing
+other marks (ruled lines, frames, a screen's bars: `writing.line_mask`). Then, as pure
+functions on arrays:
 
-    label_components  connected components of the ink mask (8-connected), found on runs
-                      of ink in each row joined by a vectorized union-find (no SciPy)
+    label_components  connected components of the ink mask (8-connected, SciPy)
     find_pieces       components -> pieces of one digit each:
                         1. specks (much smaller than the writing) are dropped;
                         2. a flat component (under half the writing's height) joins
@@ -54,7 +55,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from .constants import INK_THRESHOLD
 from .errors import ImageError
-from .images import ink_image, load_image, preprocess_ink, to_grayscale
+from .images import find_writing, load_image, preprocess_ink, to_grayscale
+from .writing import line_mask
 
 SPECK = 0.25  # a component smaller than this fraction of the writing's height is a speck
 PARTIAL = 0.7  # a component shorter than this fraction of the writing is part of a digit ...
@@ -70,6 +72,8 @@ CROSSING_COST = 0.25  # a cut's worth falls by exp(-this) per stroke width of in
 MAX_CUTS = 16  # candidate cut lines per piece, at most
 SEAM_REACH = 0.4  # a seam strays at most this fraction of the piece's height from its column
 MAX_DIGITS = 60  # pictures with more separate marks than this are refused (not a number)
+NOT_A_NUMBER = 1 / 3  # a reading with this share of doubtful digits is not a number ...
+FAR_BELOW = 0.5  # ... nor one with a digit scoring under this fraction of the threshold
 
 Scores = Callable[[np.ndarray], np.ndarray]  # network inputs (n, 28, 28) -> scores (n,)
 
@@ -109,16 +113,40 @@ class ReadDigit:
 
 @dataclass(frozen=True)
 class Reading:
-    """A number read from a picture, its digits left to right."""
+    """What was read in a picture: its digits left to right, and whether they make a number.
+
+    A reading that is not a number (`is_number` False: words, a face, stars, a
+    scribble) keeps the digits the network guessed, for whoever wants to look; its
+    `number` is None."""
 
     digits: list[ReadDigit]
+    is_number: bool = True
 
     @property
-    def number(self) -> str:
-        return "".join(str(d.digit) for d in self.digits)
+    def number(self) -> str | None:
+        """The digits as a string ("2025"), or None when the picture is not a number."""
+        return "".join(str(d.digit) for d in self.digits) if self.is_number else None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"number": self.number, "digits": [d.to_dict() for d in self.digits]}
+        out: dict[str, Any] = {"number": self.number}
+        if not self.is_number:
+            out["reason"] = "not a number"
+        out["digits"] = [d.to_dict() for d in self.digits]
+        return out
+
+
+def is_number(probabilities: np.ndarray, threshold: float) -> bool:
+    """Whether digits read with these probabilities (n,) make a number, for a model
+    that declines a digit below `threshold` (0: never declines, so always a number).
+
+    Not a number when NOT_A_NUMBER of the digits or more are doubtful (below the
+    threshold), or any one is far below it (under FAR_BELOW of the threshold): one
+    doubtful digit in a long number is a smudge; a word is mostly letters."""
+    if threshold <= 0 or not len(probabilities):
+        return bool(len(probabilities))
+    doubtful = probabilities < threshold
+    return bool(doubtful.mean() < NOT_A_NUMBER
+                and (probabilities >= FAR_BELOW * threshold).all())
 
 
 # ---------------------------------------------------------------------------------------
@@ -141,47 +169,11 @@ def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
     """8-connected components of mask (H, W) bool -> (labels (H, W) int32, count).
 
     Labels are 0 for background and 1..count, numbered in order of each component's first
-    pixel (row-major). Method: the ink's horizontal runs are the nodes; a run touches a
-    run of the next row when their column ranges overlap or meet at a corner, found for
-    all rows at once with two binary searches on row-major keys. The touching pairs are
-    joined by union-find done in NumPy: every round hooks each pair's larger root onto the
-    smaller and then halves the paths (parent = parent[parent]) until nothing changes.
-    """
-    h, w = mask.shape
-    labels = np.zeros((h, w), np.int32)
-    rows, starts, ends = ink_runs(mask)
-    n = len(rows)
-    if n == 0:
-        return labels, 0
-    stride = w + 2
-    start_keys, end_keys = rows * stride + starts, rows * stride + ends
-    below = (rows + 1) * stride
-    first = np.searchsorted(end_keys, below + starts, side="left")  # next row, ending at/after
-    last = np.searchsorted(start_keys, below + ends, side="right")  # next row, starting by end
-    counts = np.maximum(last - first, 0)
-    a = np.repeat(np.arange(n), counts)
-    b = np.repeat(first, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) -
-                                                                        counts, counts))
-    parent = np.arange(n)
-    while True:
-        ra, rb = parent[a], parent[b]
-        if np.array_equal(ra, rb):
-            break
-        low = np.minimum(ra, rb)
-        np.minimum.at(parent, ra, low)
-        np.minimum.at(parent, rb, low)
-        while True:  # compress: point every run at its root
-            grand = parent[parent]
-            if np.array_equal(grand, parent):
-                break
-            parent = grand
-    roots, run_label = np.unique(parent, return_inverse=True)
-    lengths = ends - starts
-    flat = np.repeat(rows * w + starts, lengths) + (np.arange(lengths.sum()) -
-                                                    np.repeat(np.cumsum(lengths) - lengths,
-                                                              lengths))
-    labels.reshape(-1)[flat] = np.repeat(run_label + 1, lengths)
-    return labels, len(roots)
+    pixel (row-major), as `scipy.ndimage.label` numbers them."""
+    from scipy import ndimage
+
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    return labels.astype(np.int32), int(count)
 
 
 # ---------------------------------------------------------------------------------------
@@ -505,11 +497,12 @@ def segment(image: Any, model: Any) -> list[Segment]:
     gray = to_grayscale(image)  # may be a large picture shrunk by a whole factor
     width, height = gray.shape[::-1] if isinstance(image, np.ndarray) else image.size
     scale = -(-max(width, height) // max(gray.shape))  # that factor, 1 if not shrunk
-    ink = ink_image(gray)
+    ink, (top, left) = find_writing(gray, line_mask)  # the line of writing, cropped
     pieces = find_pieces(ink, lambda x: digit_scores(model, x))
     pixels = _inputs(ink, pieces)
-    return [Segment((p.x0 * scale, p.y0 * scale, min(p.x1 * scale, width),
-                     min(p.y1 * scale, height)), pixels[k])
+    return [Segment(((p.x0 + left) * scale, (p.y0 + top) * scale,
+                     min((p.x1 + left) * scale, width), min((p.y1 + top) * scale, height)),
+                    pixels[k])
             for k, p in enumerate(pieces)]
 
 
@@ -518,12 +511,15 @@ def read_number(model: Any, image: Any) -> Reading:
 
     Returns a Reading; `reading.number` is the digits as a string ("2025"), each digit
     the network's best guess, marked `doubtful` where the model would decline it alone
-    (`Model.declines`). Raises ImageError for an unreadable picture or one holding no ink.
+    (`Model.declines`), or None when they do not make a number (`is_number`). Raises
+    ImageError for an unreadable picture or one holding no ink.
     """
     segments = segment(image, model)
     if not segments:
         raise ImageError("no digits found")
     probabilities = model.predict_proba(np.stack([s.pixels for s in segments]))  # (n, 10)
-    doubtful = model.declines(probabilities.max(axis=1))  # (n,) bool
+    scores = model.digit_score(np.stack([s.pixels for s in segments]))  # (n,)
+    doubtful = model.declines(scores)  # (n,) bool
     return Reading([ReadDigit(int(p.argmax()), float(p.max()), s.box, s.pixels, bool(d))
-                    for s, p, d in zip(segments, probabilities, doubtful, strict=True)])
+                    for s, p, d in zip(segments, probabilities, doubtful, strict=True)],
+                   is_number(scores, model.reject_threshold))

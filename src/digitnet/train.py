@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from . import augment, network, nondigits, optim, seed, threads
+from . import augment, network, nondigits, optim, pens, seed, threads
 from .config import Config
 from .errors import TrainingDiverged
 from .inputs import network_inputs
@@ -284,6 +284,8 @@ def fit(
     state = state if state is not None else new_state(config)
     keep, held = held_out(len(x), config)  # its own stream, not the shuffle's
     images, y_train = np.asarray(x)[keep], np.asarray(y)[keep]  # for augmentation
+    variants = (pens.pen_variants(images, np.random.default_rng([config.seed, 4]))
+                if config.aug_pens else None)  # the digits as other pens draw them
     if config.outliers or config.fragments:  # after the digits: the train-accuracy sample
         #                                       stays digits
         images, y_train = with_outliers(images, y_train, config)
@@ -307,8 +309,8 @@ def fit(
                 while state.epoch < config.epochs and not stopped_early:
                     n_threads = fixed_threads or _free_threads(meter, config, len(x_train))
                     with threads.limited(n_threads):
-                        record = _train_one_epoch(state, config, images, x_train, y_train,
-                                                  pixels, progress)
+                        record = _train_one_epoch(state, config, (images, variants),
+                                                  x_train, y_train, pixels, progress)
                         record["train_accuracy"] = evaluate(
                             state.params, x_train[:TRAIN_SAMPLE], y_train[:TRAIN_SAMPLE],
                             config.loss)[0]
@@ -357,10 +359,12 @@ def _free_threads(meter: threads.LoadMeter, config: Config, n_train: int) -> int
     return threads.fastest(max(1, min(batch, n_train)), config.hidden, config.dtype)
 
 
-def _train_one_epoch(state: TrainState, config: Config, images: np.ndarray, x: np.ndarray,
+def _train_one_epoch(state: TrainState, config: Config,
+                     images: tuple[np.ndarray, np.ndarray | None], x: np.ndarray,
                      y: np.ndarray, pixels: np.ndarray,
                      progress: Callable[[int, int], Progress | None] | None) -> dict[str, Any]:
-    """Run one epoch (augmentation included) and return the start of its history record."""
+    """Run one epoch (augmentation included) and return the start of its history record.
+    images: the training images (n, 28, 28) and the pen variants of their digits, or None."""
     start = time.perf_counter()
     x = _epoch_inputs(state, config, images, y, x, pixels)
     loss = run_epoch(state, x, y, config, progress(state.epoch + 1, len(x)) if progress else None)
@@ -370,14 +374,22 @@ def _train_one_epoch(state: TrainState, config: Config, images: np.ndarray, x: n
     return record
 
 
-def _epoch_inputs(state: TrainState, config: Config, images: np.ndarray, labels: np.ndarray,
+def _epoch_inputs(state: TrainState, config: Config,
+                  images: tuple[np.ndarray, np.ndarray | None], labels: np.ndarray,
                   x: np.ndarray, pixels: np.ndarray) -> np.ndarray:
-    """This epoch's inputs: x itself, or a fresh random distortion of every image
-    (images (n, 28, 28) with their labels (n,), which some writer styles need)."""
-    if not config.augmentation.active:
+    """This epoch's inputs: x itself, or a fresh random distortion of every image (images:
+    (n, 28, 28) with their labels (n,), which some writer styles need, and the pen
+    variants (m, 28, 28) of the first m, the digits, of which a share aug_pens is used)."""
+    images, variants = images
+    if variants is not None:
+        swap = np.flatnonzero(state.rng.random(len(variants)) < config.aug_pens)
+        images = images.copy()
+        images[swap] = variants[swap]
+    elif not config.augmentation.active:
         return x
-    distorted = augment.augment(images, state.rng, config.augmentation, labels=labels)
-    return _in_order(network_inputs(distorted, config), pixels)
+    if config.augmentation.active:
+        images = augment.augment(images, state.rng, config.augmentation, labels=labels)
+    return _in_order(network_inputs(images, config), pixels)
 
 
 def _in_order(x: np.ndarray, pixels: np.ndarray) -> np.ndarray:

@@ -1,0 +1,197 @@
+"""How well digitnet reads pictures made the way people make them (issue 33): prints JSON.
+
+    python benchmarks/people.py [--models builtin fast.npz] [--per-kind 300] [--dev]
+
+For every model, per kind of picture (see `people_sets`): "read right" counts a declined
+picture ("not a digit") and a refused one (an error such as "blank image") as wrong,
+as a user who got no answer would; "declined" and "refused" say how often each happened.
+
+    pen_<band>   MNIST digits redrawn with each pen width band, hairline to marker
+    screenshot   phone screenshots of a paint app (status bar, toolbar)
+    photo        photos of paper with a shadow, uneven light, JPEG
+    scanned      scikit-learn's digits (other writers) scanned and thresholded
+    styles       digits in styles MNIST rarely has, by consistent "writers"
+    not_digits   letters, scribbles and shapes, as drawn and redrawn with every pen:
+                 the share declined (or refused)
+    numbers      `read` on MNIST digits written as numbers with every pen: exact share
+    not_numbers  `read` on words, rows of letters, smileys, stars and scribbles: the share
+                 answered "not a number" (or refused)
+
+By default the sets are the REPORTED ones (MNIST test digits, the second half of
+`load_digits`, seeds never used for development); `--dev` makes them from MNIST's
+validation digits and the first half of `load_digits` instead, for choosing settings.
+With no model named, `builtin` and a `fast` model trained in this run (about 15 s) are
+measured on the same pictures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import people_sets as ps  # noqa: E402
+import robustness_sets as rs  # noqa: E402
+
+from digitnet import Classifier, load_mnist, load_model, nondigits  # noqa: E402
+from digitnet.errors import ImageError  # noqa: E402
+from digitnet.images import preprocess  # noqa: E402
+
+SEEDS = {"dev": 3301, "report": 9902}
+
+
+def digit_pictures(split: str, per_kind: int, rng: np.random.Generator
+                   ) -> dict[str, list[tuple[Any, int]]]:
+    """kind -> [(picture, label)] for the digit kinds."""
+    x, y = ps.mnist_digits(split)
+    order = rng.permutation(len(x))
+    take = iter(order)
+    sets: dict[str, list[tuple[Any, int]]] = {}
+    for band in ps.PEN_BANDS:
+        sets[f"pen_{band}"] = [(ps.pen_picture(ps.centre_line(x[i]), rng, band), int(y[i]))
+                               for i in (next(take) for _ in range(per_kind))]
+    sets["screenshot"] = [(ps.screenshot(ps.centre_line(x[i]), rng), int(y[i]))
+                          for i in (next(take) for _ in range(per_kind))]
+    sets["photo"] = [(ps.photo(ps.centre_line(x[i]), rng), int(y[i]))
+                     for i in (next(take) for _ in range(per_kind))]
+    s8, l8 = ps.sklearn_digits(split)
+    pick = rng.choice(len(s8), min(per_kind, len(s8)), replace=False)
+    sets["scanned"] = [(ps.scanned(s8[i], rng), int(l8[i])) for i in pick]
+    writers = max(1, per_kind // 10)
+    sets["styles"] = [(p, label) for p, label, _ in ps.styled(writers, 10, rng)]
+    return sets
+
+
+def nondigit_pictures(split: str, per_kind: int, rng: np.random.Generator
+                      ) -> dict[str, list[Any]]:
+    """kind -> pictures that are not digits, half as drawn and half redrawn with any pen."""
+    if split == "report":
+        raw = {"letters": rs.letters(rng, per_kind), "scribbles": rs.scribbles(rng, per_kind),
+               "shapes": [p for _, p in rs.shapes(rng, per_kind)]}
+    else:
+        raw = {"letters": [nondigits.picture("letters_other_fonts", rng)
+                           for _ in range(per_kind)],
+               "scribbles": [nondigits.picture("scribble", rng) for _ in range(per_kind)],
+               "shapes": [nondigits.picture(("spiral", "star", "zigzag")[k % 3], rng)
+                          for k in range(per_kind)]}
+    out = {}
+    for kind, pictures in raw.items():
+        half = len(pictures) // 2
+        out[kind] = pictures[:half] + [ps.pen_nondigit(p, rng) for p in pictures[half:]]
+    return out
+
+
+def read_pictures(split: str, per_kind: int, rng: np.random.Generator
+                  ) -> dict[str, list[tuple[Any, str | None]]]:
+    """"numbers": [(picture, the number)], "not_numbers": [(picture, None)]."""
+    x, y = ps.mnist_digits(split)
+    numbers = []
+    for _ in range(per_kind):
+        pick = rng.choice(len(x), int(rng.integers(3, 7)), replace=False)
+        numbers.append((ps.number(list(x[pick]), rng), "".join(str(int(d)) for d in y[pick])))
+    faces = sorted(ps.FONT_DIR.glob("liberation/*.ttf" if split == "report" else "dejavu/*.ttf"))
+    faces = [f for f in faces if "Math" not in f.name] or sorted(ps.FONT_DIR.glob("*/*.ttf"))
+    others = [(ps.non_number(ps.NON_NUMBERS[k % len(ps.NON_NUMBERS)], rng, faces), None)
+              for k in range(per_kind)]
+    return {"numbers": numbers, "not_numbers": others}
+
+
+def classify(model: Any, pictures: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(digits (n,) with -1 where declined or refused, declined (n,) bool, refused (n,) bool)."""
+    inputs, refused = [], np.zeros(len(pictures), bool)
+    for k, picture in enumerate(pictures):
+        try:
+            inputs.append(preprocess(picture))
+        except ImageError:
+            refused[k] = True
+            inputs.append(np.zeros((28, 28), np.uint8))
+    digits, _ = model.predict_digits(np.stack(inputs))
+    declined = np.array([d is None for d in digits]) & ~refused
+    answer = np.array([-1 if d is None else d for d in digits])
+    answer[refused] = -1
+    return answer, declined, refused
+
+
+def digit_figures(model: Any, sets: dict[str, list[tuple[Any, int]]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for kind, items in sets.items():
+        answer, declined, refused = classify(model, [p for p, _ in items])
+        labels = np.array([label for _, label in items])
+        out[kind] = {"n": len(items), "read_right": round(float(np.mean(answer == labels)), 4),
+                     "declined": round(float(np.mean(declined)), 4),
+                     "refused": round(float(np.mean(refused)), 4)}
+    pens = [out[k]["read_right"] for k in out if k.startswith("pen_")]
+    out["pen_all"] = {"read_right": round(float(np.mean(pens)), 4)}
+    return out
+
+
+def nondigit_figures(model: Any, sets: dict[str, list[Any]]) -> dict[str, Any]:
+    out = {}
+    for kind, pictures in sets.items():
+        answer, declined, refused = classify(model, pictures)
+        out[kind] = {"n": len(pictures), "declined": round(float(np.mean(answer == -1)), 4)}
+    return out
+
+
+def read_figures(model: Any, sets: dict[str, list[tuple[Any, str | None]]]) -> dict[str, Any]:
+    from digitnet.segment import read_number
+
+    out = {}
+    for kind, items in sets.items():
+        right = 0
+        for picture, truth in items:
+            try:
+                reading = read_number(model, picture)
+                number = reading.number if getattr(reading, "is_number", True) else None
+            except ImageError:
+                number = None
+            right += number == truth
+        out[kind] = {"n": len(items), "right" if kind == "numbers" else "declined":
+                     round(right / len(items), 4)}
+    return out
+
+
+def fast_model() -> Any:
+    mnist = load_mnist()
+    return Classifier(preset="fast").fit(mnist.x_train, mnist.y_train).model_
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="*", default=None,
+                        help="model files or 'builtin' (default: builtin and a fresh fast model)")
+    parser.add_argument("--per-kind", type=int, default=300)
+    parser.add_argument("--dev", action="store_true", help="the development sets")
+    parser.add_argument("--skip-read", action="store_true", help="leave out numbers")
+    args = parser.parse_args()
+    split = "dev" if args.dev else "report"
+    models = {name: load_model(name) for name in (args.models or ["builtin"])}
+    if args.models is None:
+        models["fast"] = fast_model()
+    rng = np.random.default_rng(SEEDS[split])
+    start = time.perf_counter()
+    digits = digit_pictures(split, args.per_kind, rng)
+    others = nondigit_pictures(split, args.per_kind, rng)
+    reads = None if args.skip_read else read_pictures(split, args.per_kind // 3, rng)
+    report: dict[str, Any] = {"split": split, "per_kind": args.per_kind,
+                              "make_seconds": round(time.perf_counter() - start, 1)}
+    for name, model in models.items():
+        start = time.perf_counter()
+        entry = {"digits": digit_figures(model, digits), "not_digits": nondigit_figures(model,
+                                                                                       others)}
+        if reads is not None:
+            entry["read"] = read_figures(model, reads)
+        entry["seconds"] = round(time.perf_counter() - start, 1)
+        report[name] = entry
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

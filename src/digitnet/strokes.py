@@ -1,0 +1,100 @@
+"""Make a digit's strokes as wide as MNIST's: for hairline pens and markers alike.
+
+MNIST's writers used one kind of pen, and the network learned digits whose strokes are
+about a seventh as wide as the digit is tall. A digit drawn with a hairline pen (1% of
+its height) or a marker (a quarter) looks like nothing it has seen. So the width of the
+strokes is measured, and when it lies outside what MNIST's digits have, the strokes are
+redrawn along their centre line with a pen of MNIST's width:
+
+    work size     the digit's ink (cropped to its box) is scaled so its longer side is
+                  WORK pixels, four times MNIST's 20-pixel box, the scale at which MNIST's
+                  widths were measured
+    width         the strokes' mask (ink above half its peak) has an area and a centre
+                  line (its skeleton, `skimage.morphology.skeletonize`); area / length
+                  of the centre line is the mean stroke width (`stroke_width`)
+    keep          a width within KEEP of the digit's longer side is left as it is: this
+                  is where 90% of MNIST's training digits lie (5th to 95th percentile,
+                  0.09 to 0.21, measured by `mnist_widths`)
+    redraw        otherwise the strokes are drawn again along the centre line, as wide as
+                  they were but brought within TARGET (a hairline becomes 0.12 of the
+                  digit's size, a marker 0.16): every pixel within half that width of the
+                  centre line is ink, with an anti-aliased edge one pixel wide, from the
+                  Euclidean distance to the centre line (SciPy's distance_transform_edt)
+
+Low-resolution scans (an 8x8 digit enlarged) keep their blocky strokes, as they are
+already in MNIST's range. The result is still at WORK size; `images.fit_in_box` then
+shrinks it to 20x20 the way MNIST's digits were, averaging each pixel's area.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .constants import BOX, INK_THRESHOLD
+
+WORK = 4 * BOX  # pixels on the digit's longer side while its strokes are measured
+KEEP = (0.09, 0.21)  # stroke widths (fraction of the longer side) left as they are
+TARGET = (0.12, 0.16)  # ... others are redrawn as wide as they were, but within these
+MASK = 0.5  # a stroke is the ink above this fraction of its peak
+
+
+def to_work_size(digit: np.ndarray) -> np.ndarray:
+    """Ink (h, w) cropped to its box -> float32 ink with its longer side WORK pixels,
+    shrunk by area averaging or enlarged bilinearly."""
+    from PIL import Image
+
+    h, w = digit.shape
+    scale = WORK / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    method = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
+    image = Image.fromarray(np.ascontiguousarray(digit, dtype=np.float32))
+    return np.asarray(image.resize(size, method), np.float32)
+
+
+def stroke_width(mask: np.ndarray) -> float:
+    """Mean width in pixels of the strokes in mask (h, w) bool: area / centre line length.
+    0 for an empty mask."""
+    from skimage.morphology import skeletonize
+
+    length = int(skeletonize(mask).sum())
+    return float(mask.sum()) / length if length else 0.0
+
+
+def redraw(mask: np.ndarray, width: float) -> np.ndarray:
+    """The strokes of mask (h, w) bool drawn again along their centre line with a round
+    pen `width` pixels wide -> (h, w) float32 ink 0..255, edges anti-aliased over a pixel.
+    The canvas grows by the pen's radius on every side, so no stroke is cut off."""
+    from scipy import ndimage
+    from skimage.morphology import skeletonize
+
+    pad = int(np.ceil(width / 2)) + 1
+    skeleton = skeletonize(np.pad(mask, pad))
+    distance = ndimage.distance_transform_edt(~skeleton)
+    return (np.clip(width / 2 + 0.5 - distance, 0, 1) * 255).astype(np.float32)
+
+
+def even_strokes(digit: np.ndarray) -> np.ndarray | None:
+    """Ink (h, w) cropped to its box -> its strokes redrawn at MNIST's width (float32 ink at
+    WORK size, see `redraw`), or None when their width is already within KEEP."""
+    work = to_work_size(digit)
+    peak = float(work.max())
+    if peak <= 0:
+        return None
+    mask = work > MASK * peak
+    width = stroke_width(mask) / WORK
+    if KEEP[0] <= width <= KEEP[1] or width == 0:
+        return None
+    return redraw(mask, float(np.clip(width, *TARGET)) * WORK)
+
+
+def mnist_widths(images: np.ndarray) -> np.ndarray:
+    """Stroke widths (n,) of MNIST-style digits (n, 28, 28), as fractions of each digit's
+    longer side, measured exactly as `even_strokes` measures a picture's."""
+    out = np.empty(len(images))
+    for k, image in enumerate(images):
+        ink = image.astype(np.float32)
+        rows = np.flatnonzero(ink.max(axis=1) > INK_THRESHOLD * ink.max())
+        cols = np.flatnonzero(ink.max(axis=0) > INK_THRESHOLD * ink.max())
+        work = to_work_size(ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1])
+        out[k] = stroke_width(work > MASK * work.max()) / WORK
+    return out
