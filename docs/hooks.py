@@ -52,6 +52,8 @@ def readme_page() -> str:
     outside docs/ (source files, examples) turned into their plain text."""
     def link(match: re.Match) -> str:
         bang, text, target = match.groups()
+        if target == "docs/tutorial.py":  # the script, rendered: the tutorial page
+            return f"[{text}](tutorial.md)"
         if target.startswith("docs/"):
             return f"{bang}[{text}]({target[len('docs/'):]})"
         return text if not bang else f"`{target}`"

@@ -349,9 +349,10 @@ assert test_accuracy >= 0.98  # the example doubles as an acceptance test
 #
 # Each hidden unit has 784 input weights, one per pixel: laid out as a 28x28 picture they
 # show what the unit looks for. Red pixels turn the unit on when inked, blue ones turn it
-# off. Shown here are the units that matter most: their mean activation on the test
-# images times the length of their outgoing weights (what `digitnet report` ranks by),
-# each with the digit it votes for most.
+# off; grey pixels are never inked in MNIST, so their weights never matter. Shown here
+# are the units that matter most: their mean activation on the test images times the
+# length of their outgoing weights (what `digitnet report` ranks by), each with the digit
+# it votes for most.
 
 # %%
 model = fast.model_
@@ -359,11 +360,13 @@ hidden, _ = network.forward(model.params, model.config.input_scale
                             * mnist.x_test.reshape(-1, 784).astype(np.float32))
 importance = hidden.mean(axis=0) * np.linalg.norm(model.params["W2"], axis=1)  # (H,)
 top = np.argsort(-importance)[:24]
+never_inked = ~mnist.x_train.reshape(-1, 784).any(axis=0)  # their weights never matter
+colours = plt.get_cmap("RdBu_r").with_extremes(bad="0.85")  # grey where never inked
 fig, axes = plt.subplots(3, 8, figsize=(10, 4.2))
 for ax, unit in zip(axes.flat, top, strict=True):
-    weights = model.params["W1"][:, unit].reshape(28, 28)
-    limit = np.abs(weights).max()
-    ax.imshow(weights, cmap="RdBu_r", vmin=-limit, vmax=limit)
+    weights = np.where(never_inked, np.nan, model.params["W1"][:, unit]).reshape(28, 28)
+    limit = np.nanmax(np.abs(weights))
+    ax.imshow(weights, cmap=colours, vmin=-limit, vmax=limit)
     ax.set_title(f"votes {model.params['W2'][unit].argmax()}", fontsize=9)
     ax.axis("off")
 
