@@ -2,7 +2,7 @@
 
     python benchmarks/model_dev.py MODEL.npz [MODEL.npz ...]
 
-Measured on development data only, never on the sets reported in the README:
+Measured on development data only, never on the sets reported in docs/builtin.md:
   mnist_val        MNIST's 5,000 validation images (the split `digitnet train` holds out
                    with seed 1; a model trained with another seed saw some of them)
   sklearn_dev      the FIRST half (index order) of scikit-learn's load_digits, 8x8 digits

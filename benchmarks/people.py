@@ -37,12 +37,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import people_sets as ps  # noqa: E402
-import robustness_sets as rs  # noqa: E402
+import people_sets as ps
+import robustness_sets as rs
 
-from digitnet import Classifier, load_mnist, load_model, nondigits  # noqa: E402
-from digitnet.errors import ImageError  # noqa: E402
-from digitnet.images import preprocess  # noqa: E402
+from digitnet import Classifier, load_mnist, load_model, nondigits
+from digitnet.errors import ImageError
+from digitnet.images import preprocess
 
 SEEDS = {"dev": 3301, "report": 9902}
 
@@ -135,7 +135,7 @@ def digit_figures(model: Any, sets: dict[str, list[tuple[Any, int]]]) -> dict[st
 def nondigit_figures(model: Any, sets: dict[str, list[Any]]) -> dict[str, Any]:
     out = {}
     for kind, pictures in sets.items():
-        answer, declined, refused = classify(model, pictures)
+        answer, _, _ = classify(model, pictures)
         out[kind] = {"n": len(pictures), "declined": round(float(np.mean(answer == -1)), 4)}
     return out
 

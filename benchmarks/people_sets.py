@@ -38,6 +38,7 @@ each drawn here with pens of every width (`pen_nondigit`).
 from __future__ import annotations
 
 import io
+import itertools
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -113,7 +114,7 @@ def polyline_segments(strokes: list[list[tuple[float, float]]]) -> Segments:
     """Strokes as lists of points (x, y) -> segments (y0, x0, y1, x1), scaled so that the
     strokes are 1 high and start at 0."""
     seg = np.array([(y0, x0, y1, x1) for points in strokes
-                    for (x0, y0), (x1, y1) in zip(points[:-1], points[1:], strict=True)],
+                    for (x0, y0), (x1, y1) in itertools.pairwise(points)],
                    np.float64)
     top, left = seg[:, [0, 2]].min(), seg[:, [1, 3]].min()
     height = max(seg[:, [0, 2]].max() - top, 1e-6)
@@ -318,7 +319,7 @@ def screenshot(segments: Segments, rng: np.random.Generator) -> Image.Image:
     _toolbar(draw, rng, width, bottom - tools, tools, chrome, dark)
     bottom -= tools
     area = (bottom - top, width)  # the drawing canvas
-    h, w = extent(segments)
+    _, w = extent(segments)
     digit_height = min(area[0] * 0.9, width * 0.9 / max(w, 0.3)) * rng.uniform(0.3, 0.95)
     pen = digit_height * rng.uniform(0.03, 0.14)
     at = _place(rng, segments, digit_height, pen, area)
@@ -429,7 +430,7 @@ def _arc(cx: float, cy: float, rx: float, ry: float, start: float, end: float,
 
 def _poly(*points: tuple[float, float], n: int = 6) -> list[tuple[float, float]]:
     out = []
-    for (x0, y0), (x1, y1) in zip(points[:-1], points[1:], strict=True):
+    for (x0, y0), (x1, y1) in itertools.pairwise(points):
         out += [(x0 + (x1 - x0) * t, y0 + (y1 - y0) * t) for t in np.linspace(0, 1, n)[:-1]]
     return [*out, points[-1]]
 
@@ -446,7 +447,8 @@ STYLES = {  # digit -> the ways of writing it, strokes in a unit box (x right, y
     2: {"plain": lambda: [_arc(0.5, 0.28, 0.38, 0.28, 190, 380, 16)
                           + _poly((0.86, 0.4), (0.1, 1.0), (0.9, 1.0))],
         "loop": lambda: [_arc(0.5, 0.28, 0.38, 0.28, 190, 380, 16)
-                         + _poly((0.86, 0.4), (0.15, 0.95)) + _arc(0.22, 0.88, 0.1, 0.1, 90, 380, 10)
+                         + _poly((0.86, 0.4), (0.15, 0.95))
+                         + _arc(0.22, 0.88, 0.1, 0.1, 90, 380, 10)
                          + _poly((0.3, 0.95), (0.9, 1.0))]},
     3: {"round": lambda: [_arc(0.48, 0.26, 0.38, 0.26, 200, 450, 20)
                           + _arc(0.48, 0.74, 0.42, 0.26, 270, 520, 20)],

@@ -259,9 +259,9 @@ def test_huge_images_are_refused_naming_the_limit_that_applies(width, height, li
         load_image(path, max_pixels=limit)
 
 
-def test_the_readme_states_the_pixel_limit():
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    assert images.MAX_PIXELS == 40_000_000 and "more than\n40 million pixels" in readme
+def test_the_docs_state_the_pixel_limit():
+    page = (Path(__file__).parents[1] / "docs" / "using.md").read_text()
+    assert images.MAX_PIXELS == 40_000_000 and "more than\n40 million pixels" in page
 
 
 def corrupt_exif_jpeg(picture: Image.Image) -> bytes:

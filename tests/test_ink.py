@@ -57,7 +57,7 @@ def test_even_light_is_read_from_the_frame_as_before():
 
 
 def test_dark_mode_and_a_frame_crossed_by_the_table():
-    picture, mask = seven()
+    picture, _ = seven()
     assert not dark_on_light(255 - picture)
     np.testing.assert_allclose(ink_image(255 - picture), ink_image(picture), atol=1e-3)
     on_table = picture.copy()

@@ -181,3 +181,43 @@ def test_show_input_into_an_impossible_directory_is_one_error(model_file, pictur
     result = run("predict", str(model_file), str(pictures[0]), "--show-input",
                  str(tmp_path / "a-file" / "seen"))
     assert_one_line_error(result, "digitnet: error: --show-input", "cannot create")
+
+
+# ---- which argument is the model: [MODEL] IMAGE... ----------------------------------------
+
+def test_predict_and_read_use_builtin_when_no_model_is_named(pictures, model_file, capsys):
+    """The first argument is the model only when it is 'builtin', ends in .npz or is a zip
+    archive; otherwise every argument is a picture, read by the bundled model."""
+    from digitnet.cli import main
+
+    directory, labels = pictures
+    first = directory / sorted(labels)[0]
+    assert main(["predict", str(first), "--json"]) == 0
+    default = json.loads(capsys.readouterr().out)
+    assert main(["predict", "builtin", str(first), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == default  # the same model: builtin
+    assert main(["predict", str(first), str(directory / sorted(labels)[1])]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2  # both arguments were pictures
+    assert main(["predict", str(model_file), str(first), "--json"]) == 0  # the old form
+    mine = json.loads(capsys.readouterr().out)
+    assert mine[0]["probabilities"] != default[0]["probabilities"]
+    renamed = directory.parent / "my-model.weights"  # a model file is known by its contents
+    renamed.write_bytes(model_file.read_bytes())
+    assert main(["predict", str(renamed), str(first), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == mine
+    assert main(["read", str(first), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["number"].isdigit()
+
+
+def test_a_model_with_no_pictures_after_it_is_a_usage_error(model_file):
+    result = run("predict", str(model_file))
+    assert result.returncode == 2 and "no pictures given after the model" in result.stderr
+    result = run("predict", str(model_file.parent / "missing.npz"), "a.png")
+    assert_one_line_error(result, "missing.npz", "model file not found")
+
+
+def test_evaluate_uses_builtin_when_no_model_is_named(capsys):
+    from digitnet.cli import main
+
+    assert main(["evaluate", "--json", "-"]) == 0
+    assert json.loads(capsys.readouterr().out)["model"] == "builtin"

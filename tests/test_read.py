@@ -56,8 +56,8 @@ def doubting(trained_model, numbers, tmp_path_factory):
     from digitnet import Model
 
     sure = sorted(d.probability for d in read_number(trained_model, numbers / "b.jpg").digits)
-    assert sure[0] < sure[-1]
-    threshold = (sure[0] + sure[-1]) / 2
+    assert sure[0] < sure[1]
+    threshold = (sure[0] + sure[1]) / 2  # one digit of the four doubtful: still a number
     path = tmp_path_factory.mktemp("doubting") / "model.npz"
     Model(trained_model.params, trained_model.config,
           {**trained_model.metadata, "reject_threshold": threshold}).save(path)
@@ -172,3 +172,35 @@ def test_api_read_errors_are_json(client):
     assert answer.status_code == 415
     answer = client.post("/api/read", files={"file": ("x.png", b"GIF89a...", "image/png")})
     assert answer.status_code == 400 and "PNG or JPEG" in answer.json()["error"]
+
+
+def test_digits_the_model_doubts_are_not_a_number(doubting, trained_model, numbers,
+                                                  tmp_path):
+    """With a threshold above every digit's probability, b.jpg's digits are all doubtful:
+    the reading says "not a number" in Python, text and JSON, and keeps its guesses."""
+    from digitnet import Model
+
+    path = tmp_path / "doubts-all.npz"
+    Model(trained_model.params, trained_model.config,
+          {**trained_model.metadata, "reject_threshold": 1.0}).save(path)
+    from digitnet import load_model
+
+    reading = read_number(load_model(path), numbers / "b.jpg")
+    assert reading.number is None and not reading.is_number
+    assert "".join(str(d.digit) for d in reading.digits) == "7139"
+    (record,) = json.loads(run("read", str(path), str(numbers / "b.jpg"), "--json").stdout)
+    assert record["number"] is None and record["reason"] == "not a number"
+    assert [d["digit"] for d in record["digits"]] == [7, 1, 3, 9]
+    text = run("read", str(path), str(numbers / "b.jpg")).stdout.strip()
+    assert text.startswith(f"{numbers / 'b.jpg'}: not a number (")
+
+
+def test_is_number_rule():
+    from digitnet.segment import is_number
+
+    assert is_number(np.array([0.99, 0.98, 0.97]), 0.5)
+    assert is_number(np.array([0.99, 0.4, 0.97, 0.98]), 0.5)  # one smudge in four
+    assert not is_number(np.array([0.99, 0.4, 0.97]), 0.5)  # a third doubtful
+    assert not is_number(np.array([0.99, 0.2, 0.97, 0.98, 0.99]), 0.5)  # one far below
+    assert is_number(np.array([0.1, 0.1]), 0.0)  # a model that never declines
+    assert not is_number(np.array([]), 0.5)

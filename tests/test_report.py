@@ -161,6 +161,25 @@ def test_learning_curves_without_history_still_draw(tmp_path):
         assert image.size[0] >= 600
 
 
+def test_a_model_without_history_gets_no_learning_curve_panel(trained, mnist, tmp_path):
+    """A committee (as the bundled model is) stores no per-epoch history: its report
+    leaves the learning curves out rather than drawing an empty panel."""
+    from digitnet.evaluation import evaluate_model
+    from digitnet.report import write_report
+
+    model = load_model(trained[0])
+    model.metadata.pop("history")
+    images, labels = mnist.x_test[:500], mnist.y_test[:500]
+    written = write_report(model, evaluate_model(model, images, labels, "MNIST"), images,
+                           tmp_path / "r")
+    assert "learning_curves.png" not in written
+    assert not (tmp_path / "r" / "learning_curves.png").exists()
+    page = (tmp_path / "r" / "index.html").read_text()
+    assert "learning_curves.png" not in page and "Learning curves" not in page
+    assert set(FILES) - {"learning_curves.png"} <= set(written)  # the other plots are there
+    assert all(path.is_file() for path in written.values())
+
+
 def test_train_plot_writes_learning_curves(tmp_path, capsys):
     write_dataset(tmp_path, n_train=300, n_test=100)
     plot = tmp_path / "curves.png"

@@ -72,7 +72,7 @@ def test_deskewed_training_is_deterministic(mnist):
 
 def test_fragments_join_the_non_digits_in_their_own_share(mnist):
     x, y = mnist.x_train[:1000], mnist.y_train[:1000]
-    images, labels = train.with_outliers(x, y, preset("robust", outliers=0.2, fragments=0.1))
+    images, labels = nondigits.with_outliers(x, y, 0.2, 0.1, preset("robust").seed)
     total = 1000 / 0.7
     assert len(images) == round(total)
     assert (labels == network.NOT_A_DIGIT).sum() == round(total * 0.2) + round(total * 0.1)

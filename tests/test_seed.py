@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from digitnet import network, seed
+from digitnet import network, preset, seed, train
 
 
 def literal_post_epoch(w01, w12, images, labels, alpha=0.00001):
@@ -37,25 +37,23 @@ def test_seed_epoch_matches_the_posts_literal_code(mnist, block):
                                             biases=False, dtype=np.float64)["W1"]).max() > 1e-6
 
 
-def test_seed_epoch_loss_is_the_mean_squared_error_before_each_update(mnist):
+def test_seed_epoch_is_the_reference_step_one_sample_at_a_time(mnist):
+    """The seed trainer's loss is the mean squared error before each update, and its
+    weights are those of `train.reference_step` run on one sample at a time."""
     n = 50
     x = mnist.x_train[:n].reshape(n, 784).astype(np.float64)
     y = mnist.y_train[:n]
     params = network.init_params(np.random.RandomState(1), 1000, init="uniform", biases=False,
                                  dtype=np.float64)
-    reference = {k: v.copy() for k, v in params.items()}
-    expected = 0.0
-    for j in range(n):  # per-sample SGD written with the network module's functions
-        h, z = network.forward(reference, x[j : j + 1])
-        loss, dz = network.squared_error(z, y[j : j + 1])
-        grads = network.backward(reference, x[j : j + 1], h, dz)
-        for name in reference:
-            reference[name] -= 1e-5 * grads[name]
-        expected += loss
+    # per-sample SGD as the plain training step does it, one sample per step
+    state = train.new_state(preset("seed"))
+    np.testing.assert_array_equal(state.params["W1"], params["W1"])  # the same start
+    expected = sum(train.reference_step(state, x[j : j + 1], y[j : j + 1], preset("seed"), 1e-5)
+                   for j in range(n))
     got = seed.sgd_epoch(params, x, y, 1e-5, block=16)
     assert got == pytest.approx(expected / n, rel=1e-10)
     for name in params:
-        np.testing.assert_allclose(params[name], reference[name], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(params[name], state.params[name], rtol=0, atol=1e-12)
 
 
 def test_seed_trainer_refuses_biases():

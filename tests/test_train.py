@@ -198,3 +198,34 @@ def test_config_rejects_bad_values_by_name():
         Config(optimizer="rmsprop")
     with pytest.raises(ValueError, match="early_stopping needs a validation set"):
         Config(early_stopping=True, val_split=0)
+
+
+@pytest.mark.parametrize("overrides", [
+    {},
+    {"loss": "squared_error", "label_smoothing": 0.0, "optimizer": "sgd", "lr": 0.05},
+    {"dropout": 0.3, "input_dropout": 0.1, "optimizer": "adam", "lr": 0.003},
+    {"optimizer": "momentum", "weight_decay": 1e-3, "max_norm": 0.5, "biases": False},
+    {"dtype": "float64", "optimizer": "nesterov"},
+])
+def test_fast_step_is_the_reference_step(small, overrides):
+    """`minibatch_step` (inked columns only, preallocated arrays) makes the same updates as
+    the plain `reference_step` on the same batches, for every loss, optimizer and
+    regulariser, drawing the same dropout masks."""
+    x, y, _, _ = small
+    config = small_config(**overrides)
+    inputs = network_inputs(x[:600], config)
+    inputs = inputs[:, train.ink_order(inputs)]  # (600, 784) in ink order, as fit has them
+    assert not inputs[:, -50:].any()  # so the fast step does skip columns
+    reference, fast = train.new_state(config), train.new_state(config)
+    start = {name: p.copy() for name, p in reference.params.items()}
+    space = train._workspace(fast.params, 250)  # the largest batch; smaller ones use a part
+    for step, batch in enumerate(np.split(np.arange(600), [200, 350])):  # 200, 150, 250 rows
+        lr = train.scheduled_lr(config, step / 3)
+        want = train.reference_step(reference, inputs[batch], y[batch], config, lr)
+        got = train.minibatch_step(fast, inputs[batch], y[batch], config, lr, space)
+        assert got == pytest.approx(want, rel=1e-5)
+    tolerance = 1e-12 if config.dtype == "float64" else 2e-6
+    for name, p in reference.params.items():
+        np.testing.assert_allclose(fast.params[name], p, rtol=0, atol=tolerance, err_msg=name)
+        assert np.abs(p - start[name]).max() > 100 * tolerance, name  # the weights did move
+    assert reference.rng.random() == fast.rng.random()  # the same random draws were made

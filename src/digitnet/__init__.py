@@ -22,7 +22,8 @@ train (the loop), modelfile (the file format), checkpoint (resumable training), 
 (the Model, its predictions and "builtin"), committee (networks averaged as one),
 classifier (the estimator), metrics,
 evaluation and report (figures and plots), export (ONNX), sweep and sweep_report
-(searches on Optuna), server (the web app of `digitnet serve`), cli.
+(searches on Optuna), server (the web app of `digitnet serve`), cli_help (the words of
+--help, and which argument is a model), cli.
 """
 
 from .classifier import Classifier

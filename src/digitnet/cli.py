@@ -1,18 +1,21 @@
 """The `digitnet` command: a thin layer over the Python API.
 
     digitnet train [--preset fast|seed] [--epochs N] [--out model.npz] [--plot FILE.png] ...
-    digitnet evaluate MODEL [--data-dir DIR] [--json FILE|-]
+    digitnet evaluate [MODEL] [--data-dir DIR] [--json FILE|-]
     digitnet report MODEL --out DIR [--data-dir DIR]
-    digitnet predict MODEL IMAGE... [--top-k K] [--json] [--show-input DIR]
-    digitnet read MODEL IMAGE... [--json] [--show-input DIR]
+    digitnet predict [MODEL] IMAGE... [--top-k K] [--json] [--show-input DIR]
+    digitnet read [MODEL] IMAGE... [--json] [--show-input DIR]
     digitnet export MODEL --onnx OUT.onnx
     digitnet committee MODEL MODEL... --out FILE [--float16]
     digitnet serve [MODEL] [--host 127.0.0.1] [--port 8000]
+    digitnet augment --out FILE.png [--preset best] ...
     digitnet sweep --study NAME --space FILE.toml [--storage URL] [--trials N] ...
     digitnet sweep show|best|report --study NAME [--storage URL] ...
 
 MODEL is a model file, or `builtin` for the recognizer packaged with digitnet (the
-default for serve); a file called builtin in the current directory is `./builtin`.
+default for predict, read, evaluate and serve; cli_help.MODEL_RULE says how predict and
+read tell a model from a picture); a file called builtin in the current directory is
+`./builtin`. The words of --help (examples, the presets table) are in cli_help.py.
 
 Only this module sees argparse. Errors caused by input (bad files, bad flags, a diverging
 run) print one line on stderr and exit non-zero; they never show a traceback.
@@ -28,6 +31,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import cli_help
+from .cli_help import HelpFormatter
 from .config import PRESETS, Config
 from .constants import CLASSES, architecture
 from .errors import DigitnetError, OutputError, UsageError
@@ -53,29 +58,17 @@ def _config_flags(parser: argparse.ArgumentParser, only: tuple[str, ...] | None 
     for f in dataclasses.fields(Config):
         if f.name == "preset" or (only is not None and f.name not in only):
             continue
-        values = ", ".join(f"{name}: {getattr(cfg, f.name)}" for name, cfg in PRESETS.items())
-        kwargs: dict[str, Any] = {"default": None, "help": f"{f.metadata['help']} [{values}]"}
+        kwargs: dict[str, Any] = {"default": None, "help": cli_help.setting_help(f)}
         if f.type in ("bool", bool):
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
             kwargs["type"] = {"int": int, "float": float, "str": str}[f.type]
-            kwargs["metavar"] = f.name.upper()
+            kwargs["metavar"] = "N" if f.type in ("int", int) else "X" if f.type in (
+                "float", float) else f.name.upper()
             if f.metadata.get("choices"):
                 kwargs["choices"] = f.metadata["choices"]
                 kwargs.pop("metavar")
         group.add_argument("--" + f.name.replace("_", "-"), dest=f.name, **kwargs)
-
-
-MODEL_HELP = ("model file written by 'digitnet train --out', or 'builtin' for the recognizer "
-              "packaged with digitnet ('./builtin' is a file of that name)")
-
-
-def _model_argument(parser: argparse.ArgumentParser, optional: bool = False) -> None:
-    """The MODEL argument: kept a string, so "builtin" and "./builtin" stay apart."""
-    if optional:
-        parser.add_argument("model", nargs="?", default="builtin", help=MODEL_HELP)
-    else:
-        parser.add_argument("model", help=MODEL_HELP)
 
 
 def _model_file(name: str) -> Path:
@@ -92,7 +85,8 @@ def _data_dir_argument(parser: argparse.ArgumentParser, example: str = "") -> No
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="digitnet", description="Handwritten digit recognition with a NumPy neural network.")
+        prog="digitnet", description="Handwritten digit recognition with a NumPy neural network.",
+        epilog=cli_help.TOP, formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"digitnet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -127,10 +121,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _add_train_parser(sub: Any) -> None:
     train = sub.add_parser("train", help="train a network on MNIST and report test accuracy",
-                           formatter_class=_DefaultsFormatter)
-    train.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                       help="starting settings: 'seed' is the blog post's network and "
-                            "algorithm (default: the config file's preset, else fast)")
+                           usage="digitnet train [--preset NAME] [--out FILE.npz] [options]",
+                           epilog=cli_help.TRAIN + cli_help.preset_table(),
+                           formatter_class=HelpFormatter)
+    train.add_argument("--preset", choices=list(PRESETS), default=None,
+                       help="starting settings, see the table below (default: the config "
+                            "file's preset, else fast)")
     train.add_argument("--config", type=Path, default=None, metavar="FILE",
                        help="a .toml or .json file of settings (e.g. from 'digitnet sweep "
                             "best'); flags override it, it overrides the preset")
@@ -258,6 +254,8 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.out is not None:
         model.save(args.out, stored_as="float16" if args.float16 else None)
         print(f"model saved to {args.out}")
+    else:
+        print("the model was not kept: add --out FILE.npz to save it")
     if args.metrics_json is not None:
         metrics = {"test_accuracy": model.metadata["test_accuracy"],
                    "test_loss": model.metadata["test_loss"],
@@ -328,8 +326,9 @@ def _add_evaluate_parser(sub: Any) -> None:
     evaluate = sub.add_parser(
         "evaluate", help="measure a saved model on the test set",
         description="Print test accuracy and loss, per-class precision/recall/F1, the "
-                    "confusion matrix and the most confused pairs of a saved model.")
-    _model_argument(evaluate)
+                    "confusion matrix and the most confused pairs of a saved model.",
+        epilog=cli_help.EVALUATE, formatter_class=HelpFormatter)
+    cli_help.model_argument(evaluate, optional=True)
     _data_dir_argument(evaluate, ", e.g. Fashion-MNIST")
     evaluate.add_argument("--json", type=Path, default=None, metavar="FILE",
                           help="also write the figures as JSON to FILE; '-' writes only the "
@@ -343,7 +342,7 @@ def _add_report_parser(sub: Any) -> None:
         description="Write confusion-matrix, mistake-gallery, learning-curve, hidden-unit and "
                     "confidence plots, metrics.json and index.html into a directory. "
                     "Needs the plot extra: pip install 'digitnet[plot]'.")
-    _model_argument(report)
+    cli_help.model_argument(report)
     report.add_argument("--out", type=Path, required=True, metavar="DIR",
                         help="directory for the report (created if missing; files in it "
                              "with the report's names are replaced)")
@@ -413,8 +412,8 @@ def _add_predict_parser(sub: Any) -> None:
         description="Classify pictures of single handwritten digits. Each picture is "
                     "preprocessed as MNIST was made: grayscale, ink made bright, cropped to "
                     "the ink, fit in 20x20 and centered by mass in 28x28.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    _model_argument(predict)
+        epilog=cli_help.PREDICT, formatter_class=HelpFormatter)
+    cli_help.model_argument(predict, optional=None)
     _images_argument(predict)
     predict.add_argument("--top-k", type=int, default=1, metavar="K",
                          help="show the K most likely digits with their probabilities")
@@ -436,6 +435,7 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
 
     if not 1 <= args.top_k <= CLASSES:
         parser.error(f"--top-k must be between 1 and {CLASSES}, got {args.top_k}")
+    cli_help.model_and_images(args, parser)
     model = load_model(args.model)
     records = _each_image(args.images, preprocess_file, key="input")
     ok = [r for r in records if "error" not in r]
@@ -573,8 +573,8 @@ def _add_read_parser(sub: Any) -> None:
                     "(connected strokes, pieces of one digit joined, touching digits cut "
                     "where the network is surest of both sides), ordered left to right, and "
                     "each is preprocessed and classified as 'predict' does one digit.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    _model_argument(read)
+        epilog=cli_help.READ, formatter_class=HelpFormatter)
+    cli_help.model_argument(read, optional=None)
     _images_argument(read)
     read.add_argument("--json", action="store_true",
                       help="print a JSON list: file, number, digits with probability and box "
@@ -592,6 +592,7 @@ def cmd_read(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .model import load_model
     from .segment import read_number
 
+    cli_help.model_and_images(args, parser)
     model = load_model(args.model)
     outputs = _Outputs(args.show_input, args.images, args.model)
     unsaved: dict[Path, str] = {}  # file -> why its --show-input pictures were not written
@@ -619,6 +620,8 @@ def cmd_read(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     def line(record: dict[str, Any]) -> str:
         sure = ", ".join(percent(d["probability"], 0) + "?" * d["doubtful"]
                          for d in record["digits"])
+        if record["number"] is None:  # words, a face, stars, a scribble
+            return f"{record['file']}: not a number ({sure})"
         return f"{record['file']}: {record['number']} ({sure})"
 
     return _print_records(records, args.json, line)
@@ -654,7 +657,7 @@ def _add_export_parser(sub: Any) -> None:
         description="Convert a model file to ONNX (MatMul/Add/Relu/Softmax, float32, dynamic "
                     "batch). Input 'pixels': float32 (N, 784) on 0..255, the flattened output "
                     "of digitnet.preprocess. Output 'probabilities': float32 (N, 10).")
-    _model_argument(export)
+    cli_help.model_argument(export)
     export.add_argument("--onnx", type=Path, required=True, metavar="OUT",
                         help="where to write the .onnx file")
     export.set_defaults(run=cmd_export)
@@ -755,7 +758,7 @@ def _add_serve_parser(sub: Any) -> None:
                     "/api/predict, POST /api/read, GET /api/model, GET /healthz; OpenAPI spec "
                     "at /openapi.json). "
                     "Needs the web extra: pip install 'digitnet[web]'.")
-    _model_argument(serve, optional=True)
+    cli_help.model_argument(serve, optional=True)
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on; 0.0.0.0 opens it to the network")
     serve.add_argument("--port", type=_port, default=8000, help="TCP port (0 picks a free one)")
@@ -770,15 +773,6 @@ def cmd_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
-class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows each default, except None (the help text says what happens then)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None:
-            return action.help
-        return super()._get_help_string(action)
-
-
 def _add_sweep_parser(sub: Any) -> None:
     from .sweep import GRACE_PERIOD, HEARTBEAT_INTERVAL, PRUNERS, SAMPLERS
 
@@ -788,7 +782,7 @@ def _add_sweep_parser(sub: Any) -> None:
     sweep = sub.add_parser(
         "sweep", help="search settings on validation accuracy with Optuna (several workers "
                       "can share one study)",
-        formatter_class=_DefaultsFormatter,
+        formatter_class=HelpFormatter,
         description="Run trials of a study in this process, creating it if it does not exist: "
                     "each trial trains with settings drawn from the search space and reports "
                     "validation accuracy every epoch, so bad trials are pruned. Run the same "

@@ -354,9 +354,9 @@ def find_writing(gray: np.ndarray, choose: Callable[[np.ndarray], np.ndarray | N
     rows, cols = np.flatnonzero(keep.any(axis=1)), np.flatnonzero(keep.any(axis=0))
     if not len(rows):
         raise ImageError("blank image: no ink found")
-    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    box = (slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1))
     if factor == 1:
-        return np.where(keep[box], ink[box], 0).astype(np.float32), (int(rows[0]), int(cols[0]))
+        return np.where(keep[box], ink[box], 0).astype(np.float32), (box[0].start, box[1].start)
     full = (slice(box[0].start * factor, min(box[0].stop * factor, gray.shape[0])),
             slice(box[1].start * factor, min(box[1].stop * factor, gray.shape[1])))
     region = paper.ink(gray[full], box=full, scale=factor)

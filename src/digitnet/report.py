@@ -313,7 +313,8 @@ def write_report(model: Model, evaluation: Evaluation, images: np.ndarray,
                  out_dir: str | Path, model_name: str = "model") -> dict[str, Path]:
     """Write every plot, metrics.json and index.html into out_dir; returns name -> path.
 
-    images (n, 28, 28) uint8 are the images `evaluation` was computed on.
+    images (n, 28, 28) uint8 are the images `evaluation` was computed on. A model without
+    a per-epoch history (a committee, the bundled model) gets no learning-curve plot.
     """
     require_matplotlib()
     history = stored_history(model.metadata.get("history"), model_name)
@@ -324,9 +325,12 @@ def write_report(model: Model, evaluation: Evaluation, images: np.ndarray,
         raise OutputError(f"{out}: cannot create report directory ({e.strerror or e})") from None
     ev = evaluation
     importance = unit_importance(ev.mean_activation, model.params["W2"])
-    plot_learning_curves(history, out / "learning_curves.png",
-                         f"Learning curves of {model_name} ({architecture(model.hidden)}, "
-                         f"{model.config.preset} preset)")
+    plots = {name: title for name, title in FILES.items()
+             if history or name != "learning_curves.png"}
+    if history:
+        plot_learning_curves(history, out / "learning_curves.png",
+                             f"Learning curves of {model_name} ({architecture(model.hidden)}, "
+                             f"{model.config.preset} preset)")
     plot_confusion(ev.confusion, out / "confusion_matrix.png")
     plot_mistakes(images, ev.labels, ev.probabilities, out / "mistakes.png")
     plot_hidden_units(model.params["W1"], model.params["W2"], importance,
@@ -337,8 +341,9 @@ def write_report(model: Model, evaluation: Evaluation, images: np.ndarray,
                     "trained to calibrate)")
     figures = {"model": model_name, **ev.to_dict()}
     write_text(out / "metrics.json", json_text(figures, indent=2) + "\n", "metrics")
-    write_text(out / "index.html", _index_html(model_name, _model_summary(model), ev), "page")
-    return {name: out / name for name in REPORT_FILES}
+    write_text(out / "index.html", _index_html(model_name, _model_summary(model), ev, plots),
+               "page")
+    return {name: out / name for name in REPORT_FILES if name in plots or name not in FILES}
 
 
 def stored_history(history: Any, model_name: str = "model") -> list[dict[str, Any]]:
@@ -395,7 +400,8 @@ _CAPTIONS = {
 }
 
 
-def _index_html(model_name: str, summary: dict[str, Any], ev: Evaluation) -> str:
+def _index_html(model_name: str, summary: dict[str, Any], ev: Evaluation,
+                plots: dict[str, str]) -> str:
     """A self-contained page: headline figures, tables, and every plot with a caption."""
     e = html.escape
     headline = (f"{100 * ev.accuracy:.2f}% test accuracy &middot; test loss {ev.loss:.4f} "
@@ -413,10 +419,10 @@ def _index_html(model_name: str, summary: dict[str, Any], ev: Evaluation) -> str
                   f"<td>{len(ev.labels)}</td></tr>")
     pairs = "".join(f"<tr><td>{p.true} &rarr; {p.predicted}</td><td>{p.count}</td>"
                     f"<td>{100 * p.share:.2f}%</td></tr>" for p in ev.pairs)
-    plots = "".join(
+    sections = "".join(
         f"<section><h2>{e(title)}</h2><p>{e(_CAPTIONS[name])}</p>"
         f"<img src=\"{name}\" alt=\"{e(title)}\"></section>"
-        for name, title in FILES.items())
+        for name, title in plots.items())
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -447,7 +453,7 @@ img {{ max-width: 100%; border: 1px solid #ddd; }}
 {pairs or '<tr><td colspan=3>none</td></tr>'}</table>
 </div>
 <p>All figures as JSON: <a href="metrics.json">metrics.json</a>.</p>
-{plots}
+{sections}
 </body>
 </html>
 """

@@ -377,7 +377,9 @@ class ReadDigitResult(BaseModel):
 
 
 class ReadResult(BaseModel):
-    number: str = Field(description="the digits read, left to right")
+    number: str | None = Field(description="the digits read, left to right; null when they "
+                                           "do not make a number (words, a face, a scribble)")
+    reason: str | None = Field(default=None, description='"not a number" when number is null')
     digits: list[ReadDigitResult]
 
 
@@ -500,7 +502,8 @@ async def _in_worker(request: Request, work: Any, *args: Any) -> Any:
 
 def reading(model: Model, data: bytes) -> dict[str, Any]:
     """PNG/JPEG bytes of a written number -> the JSON-ready /api/read answer:
-    {"number", "digits": [{"digit", "probability", "box", "doubtful"}]}. A picture with
+    {"number", "digits": [{"digit", "probability", "box", "doubtful"}]}, with "number"
+    null and "reason": "not a number" when the digits make none. A picture with
     no ink or no digits raises RequestError(422)."""
     picture = decode_image(data)
     try:

@@ -153,3 +153,33 @@ def fastest(batch: int, hidden: int, dtype: np.dtype | str, cores: int | None = 
                 seconds.append(time.perf_counter() - start)
     one, many = statistics.median(times[1]), statistics.median(times[cores])
     return cores if many < MARGIN * one else 1
+
+
+class PerEpoch:
+    """The thread count of each training epoch, as a context manager:
+
+        epoch_threads = PerEpoch(fixed, batch, hidden, dtype)
+        with epoch_threads() as n:      # BLAS runs on n threads inside
+            ...                         # one epoch
+
+    n is `configured(fixed)` when that is set; otherwise the cores other programs left free
+    since the last epoch (`LoadMeter`, `free_threads`), or where that cannot be read,
+    `fastest(batch, hidden, dtype)`.
+    """
+
+    def __init__(self, fixed: int, batch: int, hidden: int, dtype: np.dtype | str):
+        self.fixed = configured(fixed)  # 0: choose before each epoch
+        self.meter = LoadMeter()  # what other programs use, for choosing
+        self.batch, self.hidden, self.dtype = batch, hidden, dtype
+
+    @contextmanager
+    def __call__(self) -> Iterator[int]:
+        n = self.fixed or self._choose()
+        with limited(n):
+            yield n
+
+    def _choose(self) -> int:
+        others = self.meter.others()
+        if others is not None:
+            return free_threads(others)
+        return fastest(self.batch, self.hidden, self.dtype)

@@ -1,11 +1,11 @@
-"""The training loop: a few named steps, returning the weights and a per-epoch history.
+"""Training: one step, one epoch, and the loop, returning the weights and a history.
 
-    split_validation hold out `val_split` random training images
-    minibatch_epoch  one shuffled pass of minibatch training with any optimizer
-    seed.sgd_epoch   one pass of the post's per-sample SGD (when the config is the seed's)
-    evaluate         accuracy and mean loss on a labelled set
-    fit              the loop: epochs, history, early stopping, Ctrl-C, divergence
+    reference_step   one update written plainly: forward, loss, backward, update
+    minibatch_step   the same update, fast (on the inked columns only); `fit` runs this
+    train_epoch      one pass: shuffled minibatches, or the post's per-sample SGD (seed.py)
+    fit              the epoch loop: history, early stopping, Ctrl-C, divergence
 
+`digitnet train` -> `Classifier.fit` -> `fit` -> `train_epoch` -> `minibatch_step`.
 Printing, progress bars and files belong to the caller: `fit` reports through callbacks.
 Randomness comes from one `np.random.Generator` built from `config.seed`; the post's
 uniform init instead draws from `np.random.RandomState(config.seed)`, as the post did.
@@ -16,8 +16,7 @@ in almost every image. So, inside `fit` only, pixels are put in "ink order" (mos
 inked first): then within a batch every pixel past some column `ink_end` is zero in all of
 its images, and both products can stop there, exactly, with no approximation (x @ W1 over
 the zero columns adds zeros; the gradient rows of those pixels are zeros). The weights
-are put back in the standard pixel order whenever they leave `fit`, by one context manager
-(`_ink_ordered`) that also does so when training stops with an error or Ctrl-C.
+are put back in standard pixel order whenever they leave `fit`, even on an error or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -96,9 +95,8 @@ def held_out(n: int, config: Config) -> tuple[np.ndarray, np.ndarray]:
                               np.random.default_rng([config.validation_seed, 1]))
 
 
-def split_validation(
-    x: np.ndarray, y: np.ndarray, n_val: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def split_validation(x: np.ndarray, y: np.ndarray, n_val: int, rng: np.random.Generator,
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Hold out n_val random rows of (x, y): returns x_train, y_train, x_val, y_val."""
     keep, held = validation_indices(len(x), n_val, rng)
     return x[keep], y[keep], x[held], y[held]
@@ -141,23 +139,6 @@ def measure(params: Params, config: Config, data: Any) -> dict[str, float]:
     return figures
 
 
-def with_outliers(images: np.ndarray, labels: np.ndarray,
-                   config: Config) -> tuple[np.ndarray, np.ndarray]:
-    """images (n, 28, 28) and labels (n,) with generated non-digits and pieces of the
-    digits appended (label NOT_A_DIGIT), making up shares config.outliers and
-    config.fragments of the result."""
-    total = len(images) / (1 - config.outliers - config.fragments)
-    others = [nondigits.training_set(round(total * config.outliers),
-                                     np.random.default_rng([config.seed, 2]))]
-    if config.fragments:
-        others.append(nondigits.fragments(images, round(total * config.fragments),
-                                          np.random.default_rng([config.seed, 3])))
-    others = np.concatenate(others)
-    return (np.concatenate([images, others.astype(images.dtype)]),
-            np.concatenate([labels.astype(np.int64),
-                            np.full(len(others), network.NOT_A_DIGIT)]))
-
-
 def ink_order(x: np.ndarray) -> np.ndarray:
     """A permutation of the 784 pixels, most often nonzero in x (n, 784) first."""
     return np.argsort(-np.count_nonzero(x, axis=0), kind="stable")
@@ -180,9 +161,38 @@ def dropout_mask(rng: np.random.Generator, rate: float, out: np.ndarray) -> np.n
     return np.multiply(out < keep, out.dtype.type(1 / keep), out=out)
 
 
+# ---- one training step: the plain reference, and the fast step `fit` runs ----------------
+
+def reference_step(state: TrainState, xb: np.ndarray, yb: np.ndarray, config: Config,
+                   lr: float) -> float:
+    """One update on the batch xb (b, 784), yb (b,), written plainly; returns its mean loss.
+
+    Forward, loss, backward, update: read this one. `fit` runs `minibatch_step`, the same
+    update computed faster (tests/test_train.py checks that they agree).
+    """
+    params = state.params
+    if config.input_dropout:  # drop input pixels at random (training only)
+        xb = xb * dropout_mask(state.rng, config.input_dropout, np.empty_like(xb))
+    hidden = np.empty((len(xb), params["W1"].shape[1]), xb.dtype)  # (b, H)
+    mask = dropout_mask(state.rng, config.dropout, hidden) if config.dropout else None
+    h, z = network.forward(params, xb, hidden_mask=mask)  # h (b, H), z (b, 10)
+    loss, dz = network.LOSSES[config.loss](z, yb, config.label_smoothing)  # dz = dLoss/dz
+    grads = network.backward(params, xb, h, dz, hidden_mask=mask)  # dLoss/dW1, dW2, db1, db2
+    optim.update(params, grads, state.opt_state, config.optimizer, lr,
+                 momentum=config.momentum, beta2=config.beta2, weight_decay=config.weight_decay)
+    if config.max_norm:
+        optim.max_norm(params["W1"], config.max_norm)
+    return loss
+
+
 def minibatch_step(state: TrainState, xb: np.ndarray, yb: np.ndarray, config: Config,
                    lr: float, space: dict[str, np.ndarray]) -> float:
-    """One update on the batch xb (b, 784) in ink order; returns the batch's mean loss."""
+    """`reference_step` made fast: the same update, computed on the inked columns only.
+
+    xb (b, 784) is in ink order (module docstring): every pixel past `ink_end` is zero in
+    the whole batch, so the products stop there and those rows of W1 get a zero gradient,
+    as in the reference. Results go into the preallocated arrays `space` (`_workspace`).
+    """
     b = len(xb)
     if config.input_dropout:
         xb = xb * dropout_mask(state.rng, config.input_dropout, np.empty_like(xb))
@@ -213,9 +223,19 @@ def scheduled_lr(config: Config, progress: float) -> float:
                                step_gamma=config.step_gamma)
 
 
-def minibatch_epoch(state: TrainState, x: np.ndarray, y: np.ndarray, config: Config,
-                    progress: Progress | None = None) -> float:
-    """One pass of minibatch training over x (n, 784), y (n,); returns the mean loss."""
+def train_epoch(state: TrainState, x: np.ndarray, y: np.ndarray, config: Config,
+                progress: Progress | None = None) -> float:
+    """One pass over x (n, 784), y (n,); returns the mean training loss.
+
+    The post's algorithm (`config.is_seed_algorithm`, in dataset order) runs as
+    `seed.sgd_epoch`; every other config as shuffled minibatches, one `minibatch_step`
+    each. Raises TrainingDiverged as soon as the loss is NaN or infinite.
+    """
+    if config.is_seed_algorithm and not config.shuffle:
+        loss = seed.sgd_epoch(state.params, x, y, config.lr, progress=progress)
+        if not math.isfinite(loss):
+            raise _diverged(f"in epoch {state.epoch + 1}", loss, config)
+        return loss
     n, size = len(x), config.batch_size
     order = state.rng.permutation(n) if config.shuffle else np.arange(n)
     steps = -(-n // size)
@@ -236,17 +256,6 @@ def minibatch_epoch(state: TrainState, x: np.ndarray, y: np.ndarray, config: Con
 def _diverged(where: str, loss: float, config: Config) -> TrainingDiverged:
     return TrainingDiverged(f"training diverged {where}: the loss became {loss}; "
                             f"try a lower learning rate than {config.lr:g}")
-
-
-def run_epoch(state: TrainState, x: np.ndarray, y: np.ndarray, config: Config,
-              progress: Progress | None = None) -> float:
-    """One epoch with the right trainer for config; returns the mean training loss."""
-    if config.is_seed_algorithm and not config.shuffle:
-        loss = seed.sgd_epoch(state.params, x, y, config.lr, progress=progress)
-        if not math.isfinite(loss):
-            raise _diverged(f"in epoch {state.epoch + 1}", loss, config)
-        return loss
-    return minibatch_epoch(state, x, y, config, progress)
 
 
 def new_state(config: Config) -> TrainState:
@@ -280,66 +289,41 @@ def fit(
     on_interrupt: on Ctrl-C, called with the state as of the last completed epoch, before
                   KeyboardInterrupt propagates.
     Raises TrainingDiverged as soon as the loss becomes NaN or infinite.
+    Side concerns wrap the plain epoch loop as context managers: Ctrl-C, pixel order, threads.
     """
     state = state if state is not None else new_state(config)
-    keep, held = held_out(len(x), config)  # its own stream, not the shuffle's
-    images, y_train = np.asarray(x)[keep], np.asarray(y)[keep]  # for augmentation
-    variants = (pens.pen_variants(images, np.random.default_rng([config.seed, 4]))
-                if config.aug_pens else None)  # the digits as other pens draw them
-    if config.outliers or config.fragments:  # after the digits: the train-accuracy sample
-        #                                       stays digits
-        images, y_train = with_outliers(images, y_train, config)
-    x_train = network_inputs(images, config)
-    x_val, y_val = network_inputs(np.asarray(x)[held], config), np.asarray(y)[held]
-    x_test = network_inputs(test[0], config) if test is not None else None
-    pixels = np.arange(network.N_INPUTS)
-    if not config.is_seed_algorithm:  # work in ink order (see the module docstring)
-        pixels = ink_order(x_train)
-        x_train, x_val = _in_order(x_train, pixels), _in_order(x_val, pixels)
-        x_test = _in_order(x_test, pixels) if x_test is not None else None
-
-    fixed_threads = threads.configured(config.threads)  # 0: choose before each epoch
-    meter = threads.LoadMeter()  # what other programs use, for choosing
-    try:
-        with _ink_ordered(state, pixels), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # divergence is raised, not warned
-            saved = _copy_state(state) if on_interrupt is not None else None
-            stopped_early = False
-            try:
-                while state.epoch < config.epochs and not stopped_early:
-                    n_threads = fixed_threads or _free_threads(meter, config, len(x_train))
-                    with threads.limited(n_threads):
-                        record = _train_one_epoch(state, config, (images, variants),
-                                                  x_train, y_train, pixels, progress)
-                        record["train_accuracy"] = evaluate(
-                            state.params, x_train[:TRAIN_SAMPLE], y_train[:TRAIN_SAMPLE],
-                            config.loss)[0]
-                        if len(x_val):
-                            record["val_accuracy"] = evaluate(state.params, x_val, y_val,
-                                                              config.loss)[0]
-                        if config.test_every_epoch and x_test is not None:
-                            record["test_accuracy"] = evaluate(state.params, x_test, test[1],
-                                                               config.loss)[0]
-                    record["threads"] = n_threads
-                    state.history.append(record)
-                    stopped_early = _early_stopping(state, config, record)
-                    saved = _copy_state(state) if saved is not None else None
-                    if on_epoch is not None:
-                        on_epoch(record)
-            except KeyboardInterrupt:
-                if saved is not None:  # roll the interrupted epoch back
-                    _restore(state, saved)
-                raise
-            kept = state.best if config.early_stopping and state.best is not None else None
-            params = kept.params if kept is not None else state.params
-            test_figures = (evaluate(params, x_test, test[1], config.loss)
-                            if x_test is not None else (None, None))
-            threshold = (reject_threshold(params, x_val, config.reject_rate)
-                         if config.reject_rate else None)
-    except KeyboardInterrupt:
-        if on_interrupt is not None:
-            on_interrupt(state)  # as of the last complete epoch, in standard pixel order
-        raise
+    sets = _training_sets(config, x, y, test)
+    batch = seed.BLOCK if config.is_seed_algorithm else config.batch_size
+    epoch_threads = threads.PerEpoch(config.threads, max(1, min(batch, len(sets.x_train))),
+                                     config.hidden, config.dtype)
+    with _reported_on_interrupt(state, on_interrupt), _ink_ordered(state, sets.pixels), \
+            _divergence_raised_not_warned():
+        stopped_early = False
+        with _rolled_back_on_interrupt(state, keep=on_interrupt is not None) as epoch_done:
+            while state.epoch < config.epochs and not stopped_early:
+                with epoch_threads() as n_threads:
+                    start = time.perf_counter()
+                    x_epoch = _epoch_inputs(state, config, sets)  # distorted afresh, or as is
+                    loss = train_epoch(state, x_epoch, sets.y_train, config,
+                                       progress(state.epoch + 1, len(x_epoch)) if progress
+                                       else None)
+                    record = {"epoch": state.epoch + 1, "loss": loss,
+                              "lr": scheduled_lr(config, state.epoch),
+                              "seconds": time.perf_counter() - start}
+                    state.epoch += 1
+                    record.update(_accuracies(state.params, config, sets))
+                record["threads"] = n_threads
+                state.history.append(record)
+                stopped_early = _early_stopping(state, config, record)
+                epoch_done()
+                if on_epoch is not None:
+                    on_epoch(record)
+        kept = state.best if config.early_stopping and state.best is not None else None
+        params = kept.params if kept is not None else state.params
+        test_figures = (evaluate(params, sets.x_test, sets.y_test, config.loss)
+                        if sets.x_test is not None else (None, None))
+        threshold = (reject_threshold(params, sets.x_val, config.reject_rate)
+                     if config.reject_rate else None)
 
     params = kept.params if kept is not None else state.params  # now in standard order
     return TrainResult(_copy(params), state.history, sum(r["seconds"] for r in state.history),
@@ -349,54 +333,74 @@ def fit(
                        reject_threshold=threshold)
 
 
-def _free_threads(meter: threads.LoadMeter, config: Config, n_train: int) -> int:
-    """BLAS threads for the next epoch: the cores other programs left free since the last
-    epoch; where that cannot be read, whichever of 1 or all cores runs the products faster."""
-    others = meter.others()
-    if others is not None:
-        return threads.free_threads(others)
-    batch = seed.BLOCK if config.is_seed_algorithm else config.batch_size
-    return threads.fastest(max(1, min(batch, n_train)), config.hidden, config.dtype)
+@dataclass
+class _Sets:
+    """What `fit` trains and measures on: network inputs (n, 784), in the order `pixels`."""
+
+    images: np.ndarray  # (n, 28, 28) the training images (and non-digits), for augmentation
+    variants: np.ndarray | None  # (m, 28, 28) the first m (the digits) as other pens draw them
+    x_train: np.ndarray  # (n, 784), with y_train (n,)
+    y_train: np.ndarray
+    x_val: np.ndarray  # the held-out validation images, with y_val
+    y_val: np.ndarray
+    x_test: np.ndarray | None  # None when fit was given no test set
+    y_test: np.ndarray | None
+    pixels: np.ndarray  # (784,) the pixel order: ink order, or the standard one for the seed
 
 
-def _train_one_epoch(state: TrainState, config: Config,
-                     images: tuple[np.ndarray, np.ndarray | None], x: np.ndarray,
-                     y: np.ndarray, pixels: np.ndarray,
-                     progress: Callable[[int, int], Progress | None] | None) -> dict[str, Any]:
-    """Run one epoch (augmentation included) and return the start of its history record.
-    images: the training images (n, 28, 28) and the pen variants of their digits, or None."""
-    start = time.perf_counter()
-    x = _epoch_inputs(state, config, images, y, x, pixels)
-    loss = run_epoch(state, x, y, config, progress(state.epoch + 1, len(x)) if progress else None)
-    record = {"epoch": state.epoch + 1, "loss": loss, "lr": scheduled_lr(config, state.epoch),
-              "seconds": time.perf_counter() - start}
-    state.epoch += 1
+def _training_sets(config: Config, x: np.ndarray, y: np.ndarray,
+                   test: tuple[np.ndarray, np.ndarray] | None) -> _Sets:
+    """Split off the validation images, add the non-digits, make network inputs, and put
+    the pixels in ink order (except for the post's algorithm, which keeps its own)."""
+    keep, held = held_out(len(x), config)  # its own stream, not the shuffle's
+    images, y_train = np.asarray(x)[keep], np.asarray(y)[keep]  # for augmentation
+    variants = (pens.pen_variants(images, np.random.default_rng([config.seed, 4]))
+                if config.aug_pens else None)
+    if config.outliers or config.fragments:  # appended: the train-accuracy sample stays digits
+        images, y_train = nondigits.with_outliers(images, y_train, config.outliers,
+                                                  config.fragments, config.seed)
+    x_train = network_inputs(images, config)
+    x_val, y_val = network_inputs(np.asarray(x)[held], config), np.asarray(y)[held]
+    x_test = network_inputs(test[0], config) if test is not None else None
+    pixels = np.arange(network.N_INPUTS)
+    if not config.is_seed_algorithm:  # work in ink order (see the module docstring)
+        pixels = ink_order(x_train)
+        x_train, x_val = _in_order(x_train, pixels), _in_order(x_val, pixels)
+        x_test = _in_order(x_test, pixels) if x_test is not None else None
+    return _Sets(images, variants, x_train, y_train, x_val, y_val, x_test,
+                 test[1] if test is not None else None, pixels)
+
+
+def _accuracies(params: Params, config: Config, sets: _Sets) -> dict[str, float]:
+    """An epoch record's accuracies: train (a fixed sample), validation, test if asked."""
+    record = {"train_accuracy": evaluate(params, sets.x_train[:TRAIN_SAMPLE],
+                                         sets.y_train[:TRAIN_SAMPLE], config.loss)[0]}
+    if len(sets.x_val):
+        record["val_accuracy"] = evaluate(params, sets.x_val, sets.y_val, config.loss)[0]
+    if config.test_every_epoch and sets.x_test is not None:
+        record["test_accuracy"] = evaluate(params, sets.x_test, sets.y_test, config.loss)[0]
     return record
 
 
-def _epoch_inputs(state: TrainState, config: Config,
-                  images: tuple[np.ndarray, np.ndarray | None], labels: np.ndarray,
-                  x: np.ndarray, pixels: np.ndarray) -> np.ndarray:
-    """This epoch's inputs: x itself, or a fresh random distortion of every image (images:
-    (n, 28, 28) with their labels (n,), which some writer styles need, and the pen
-    variants (m, 28, 28) of the first m, the digits, of which a share aug_pens is used)."""
-    images, variants = images
-    if variants is not None:
-        swap = np.flatnonzero(state.rng.random(len(variants)) < config.aug_pens)
+def _epoch_inputs(state: TrainState, config: Config, sets: _Sets) -> np.ndarray:
+    """This epoch's inputs: sets.x_train itself, or a fresh random distortion of every
+    training image (with its label, which some writer styles need), a share aug_pens of
+    the digits first swapped for their pen variants."""
+    images = sets.images
+    if sets.variants is not None:
+        swap = np.flatnonzero(state.rng.random(len(sets.variants)) < config.aug_pens)
         images = images.copy()
-        images[swap] = variants[swap]
+        images[swap] = sets.variants[swap]
     elif not config.augmentation.active:
-        return x
+        return sets.x_train
     if config.augmentation.active:
-        images = augment.augment(images, state.rng, config.augmentation, labels=labels)
-    return _in_order(network_inputs(images, config), pixels)
+        images = augment.augment(images, state.rng, config.augmentation, labels=sets.y_train)
+    return _in_order(network_inputs(images, config), sets.pixels)
 
 
 def _in_order(x: np.ndarray, pixels: np.ndarray) -> np.ndarray:
-    """x (n, 784) with its columns in the order `pixels`, as a row-major array.
-
-    (x[:, pixels] alone comes back column-major, and gathering batches of rows from that
-    is slow.)"""
+    """x (n, 784) with its columns in the order `pixels`, as a row-major array (x[:, pixels]
+    alone comes back column-major, and gathering batches of rows from that is slow)."""
     return np.ascontiguousarray(x[:, pixels])
 
 
@@ -413,24 +417,63 @@ def _copy(params: Params) -> Params:
     return {name: p.copy() for name, p in params.items()}
 
 
+# ---- what wraps the loop: pixel order, Ctrl-C (and threads.PerEpoch) ----------------------
+
 @contextmanager
 def _ink_ordered(state: TrainState, pixels: np.ndarray) -> Iterator[None]:
-    """Inside the block, the rows of W1 (in the weights, the optimizer's buffers and the
-    best weights) are in the order `pixels`; on leaving, normally or by an exception, they
-    are put back in the standard order."""
-    _reorder_pixels(state, pixels)
+    """Inside the block, the rows of every W1-shaped array (the weights', the optimizer
+    buffers' "v.W1"..., the best weights') are in the order `pixels`; on leaving, normally
+    or by an exception, they are put back in the standard order."""
+    def reorder(order: np.ndarray) -> None:
+        for arrays in (state.params, state.opt_state, state.best.params if state.best else {}):
+            for key in arrays:
+                if key.split(".")[-1] == "W1":
+                    arrays[key] = arrays[key][order]
+
+    reorder(pixels)
     try:
         yield
     finally:
-        _reorder_pixels(state, np.argsort(pixels))
+        reorder(np.argsort(pixels))
 
 
-def _reorder_pixels(state: TrainState, pixels: np.ndarray) -> None:
-    """Put the rows of every W1-shaped array ("W1", "v.W1", best "W1") in the order `pixels`."""
-    for arrays in (state.params, state.opt_state, state.best.params if state.best else {}):
-        for key in arrays:
-            if key.split(".")[-1] == "W1":
-                arrays[key] = arrays[key][pixels]
+@contextmanager
+def _divergence_raised_not_warned() -> Iterator[None]:
+    """No overflow warnings: a NaN or infinite loss raises TrainingDiverged instead."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
+@contextmanager
+def _reported_on_interrupt(state: TrainState,
+                           on_interrupt: Callable[[TrainState], None] | None) -> Iterator[None]:
+    """On Ctrl-C inside the block, call on_interrupt(state) before KeyboardInterrupt goes on."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if on_interrupt is not None:
+            on_interrupt(state)
+        raise
+
+
+@contextmanager
+def _rolled_back_on_interrupt(state: TrainState, keep: bool) -> Iterator[Callable[[], None]]:
+    """On Ctrl-C inside the block, put state back as it was after the last completed epoch.
+    Yields `epoch_done`, to call after each epoch. keep=False copies nothing, rolls nothing
+    back (no one would see the state)."""
+    saved = [_copy_state(state)] if keep else []
+
+    def epoch_done() -> None:
+        if saved:
+            saved[0] = _copy_state(state)
+
+    try:
+        yield epoch_done
+    except KeyboardInterrupt:
+        if saved:
+            _restore(state, saved[0])
+        raise
 
 
 def _copy_state(state: TrainState) -> TrainState:

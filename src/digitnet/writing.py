@@ -169,7 +169,7 @@ def _rules(mask: np.ndarray, lone: bool) -> np.ndarray:
     before either end of the line, as digits on ruled paper do and a 7's bar does not."""
     h, w = mask.shape
     thin = max(3, round(RULE_THIN * h))
-    flat = mask & (run_lengths(mask.T).T <= thin)
+    flat = mask & (thin >= run_lengths(mask.T).T)
     standing = mask & ~flat
     ys, xs = np.nonzero(flat)
     rules = np.zeros(mask.shape, bool)
@@ -225,7 +225,7 @@ def _is_border(mark: Mark, shape: tuple[int, int]) -> bool:
 def _chrome(mark: Mark, shape: tuple[int, int]) -> bool:
     """A mark that looks like part of an app's screen or the page rather than writing: in
     the top or bottom edge band, a round filled blob, or a thin line along the picture."""
-    h, w = shape
+    h, _ = shape
     band = EDGE_BAND * h
     in_band = mark.y1 <= band or mark.y0 >= h - band
     blob = mark.fill > 0.6 and 0.7 <= mark.height / mark.width <= 1.4

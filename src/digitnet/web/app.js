@@ -96,8 +96,8 @@
   }
 
   function showReading(data) {
-    numberOut.textContent = data.number;
-    numberCard.dataset.status = "done";
+    numberOut.textContent = data.number === null ? "not a number" : data.number;
+    numberCard.dataset.status = data.number === null ? "declined" : "done";
     digitList.replaceChildren(...data.digits.map((d, k) => {
       const item = document.createElement("li");
       item.dataset.digit = String(d.digit);
