@@ -30,13 +30,14 @@ import numpy as np
 from . import network
 from .config import Config
 from .constants import SIDE, architecture
-from .errors import ModelFileError
-from .images import preprocess_file
+from .errors import ImageError, ModelFileError
+from .images import preprocess, preprocess_file
 from .inputs import network_inputs
 from .modelfile import load_model_file, save_model
 from .network import Params
 
 BUILTIN = "builtin"  # the model name of the recognizer packaged with digitnet
+Picture = Any  # a path to an image file, a PIL image or an array: what `preprocess` takes
 
 
 class Model:
@@ -105,6 +106,15 @@ class Model:
         """Digit scores below this are declined as "not a digit" (0.0: never declines)."""
         return float(self.metadata.get("reject_threshold", 0.0))
 
+    def with_threshold(self, threshold: float) -> Model:
+        """This model declining below another digit score: 0.0 never declines, 1.0 declines
+        all but certainties. The weights are shared, not copied. Raises ValueError for a
+        threshold outside 0..1 (or NaN)."""
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must be between 0 and 1, got {threshold!r}")
+        return Model(self.params, self.config, {**self.metadata,
+                                                "reject_threshold": float(threshold)})
+
     def declines(self, scores: Any) -> Any:
         """True where a digit score (a float, or an array (n,)) is below `reject_threshold`:
         that picture is "not a digit"."""
@@ -116,7 +126,12 @@ class Model:
         x: images (n, 28, 28) or (n, 784) on the 0..255 scale, as `predict` takes them.
         An image whose score is below `reject_threshold` is not a digit.
         """
-        return self.predict_proba(x).max(axis=1)
+        return self._score(self._outputs(x))
+
+    @staticmethod
+    def _score(outputs: np.ndarray) -> np.ndarray:
+        """The digit score (n,) from network outputs (n, 10): the largest probability."""
+        return network.softmax(outputs).max(axis=1)
 
     def predict_digits(self, x: np.ndarray) -> tuple[list[int | None], np.ndarray]:
         """Digits with None for each image declined as not a digit, and the digit scores.
@@ -124,19 +139,49 @@ class Model:
         x: images (n, 28, 28) or (n, 784) on the 0..255 scale. Returns (digits, scores):
         a list of n ints 0..9 or None (score below `reject_threshold`), and scores (n,).
         """
-        probabilities = self.predict_proba(x)  # (n, 10)
-        scores = probabilities.max(axis=1)
+        outputs = self._outputs(x)  # (n, 10)
+        scores = self._score(outputs)
         digits = [None if declined else int(digit) for digit, declined
-                  in zip(probabilities.argmax(axis=1), self.declines(scores), strict=True)]
+                  in zip(outputs.argmax(axis=1), self.declines(scores), strict=True)]
         return digits, scores
 
-    def predict_images_digits(self, paths: str | Path | Iterable[str | Path],
+    def predict_images_digits(self, pictures: Picture | Iterable[Picture],
                               ) -> tuple[list[int | None], np.ndarray]:
-        """`predict_digits` for image files: (digits with None when declined, scores (n,)).
+        """`predict_digits` for pictures: (digits with None when declined, scores (n,)).
 
-        Raises ImageError naming the first file that cannot be read or is blank.
+        pictures: image files, PIL images or arrays (any that `digitnet.preprocess`
+        takes), or one of them. Raises ImageError naming the first that cannot be read or
+        is blank; `predict_pictures` answers each picture on its own instead.
         """
-        return self.predict_digits(self._load_images(paths))
+        return self.predict_digits(self._load_images(pictures))
+
+    def predict_pictures(self, pictures: Picture | Iterable[Picture]) -> list[dict[str, Any]]:
+        """One answer per picture, as `digitnet predict --json` gives them: a picture that
+        cannot be read, or is blank, gets {"error": why} and stops no other.
+
+        pictures: image files, PIL images or arrays, or one of them. Each answer is
+        {"digit": 0..9 or None, "reason": "not a digit" or None, "digit_score",
+        "probabilities": [10 floats]}, or {"error": message}.
+        """
+        answers: list[dict[str, Any]] = []
+        inputs, where = [], []
+        for k, picture in enumerate(_as_list(pictures)):
+            try:
+                inputs.append(_prepared(picture))
+                where.append(k)
+                answers.append({})
+            except ImageError as e:
+                answers.append({"error": str(e)})
+        if inputs:
+            outputs = self._outputs(np.stack(inputs))  # (n, 10)
+            probabilities, scores = network.softmax(outputs), self._score(outputs)
+            for k, probs, score in zip(where, probabilities, scores, strict=True):
+                declined = bool(self.declines(score))
+                answers[k] = {"digit": None if declined else int(probs.argmax()),
+                              "reason": "not a digit" if declined else None,
+                              "digit_score": float(score),
+                              "probabilities": [float(p) for p in probs]}
+        return answers
 
     def predict_images(self, paths: str | Path | Iterable[str | Path]) -> np.ndarray:
         """Predicted digits (n,) for image files (PNG, JPEG, BMP, GIF, TIFF, ...).
@@ -151,10 +196,8 @@ class Model:
         return self.predict_proba(self._load_images(paths))
 
     @staticmethod
-    def _load_images(paths: str | Path | Iterable[str | Path]) -> np.ndarray:
-        if isinstance(paths, (str, os.PathLike)):
-            paths = [paths]
-        images = [preprocess_file(p) for p in paths]
+    def _load_images(pictures: Picture | Iterable[Picture]) -> np.ndarray:
+        images = [_prepared(p) for p in _as_list(pictures)]
         if not images:
             return np.zeros((0, SIDE, SIDE), np.uint8)
         return np.stack(images)  # (n, 28, 28) uint8
@@ -168,6 +211,21 @@ class Model:
     def load(cls, path: str | Path) -> Model:
         """Read and validate a model file written by `save`, or the packaged "builtin"."""
         return cls(*load_model_file(model_path(path)))
+
+
+def _as_list(pictures: Picture | Iterable[Picture]) -> list[Picture]:
+    """One picture (a path, a PIL image, an array) or several -> a list of them."""
+    if isinstance(pictures, (str, os.PathLike, np.ndarray)) or hasattr(pictures, "convert"):
+        return [pictures]
+    return list(pictures)
+
+
+def _prepared(picture: Picture) -> np.ndarray:
+    """A picture -> the network's (28, 28) uint8 input, by `preprocess` (whose errors name
+    the file). Every picture is prepared, a 28x28 array too, so all are treated alike."""
+    if isinstance(picture, (str, os.PathLike)):
+        return preprocess_file(picture)
+    return preprocess(picture)
 
 
 def load_model(path: str | Path) -> Model:

@@ -21,13 +21,14 @@
   const boxes = $("boxes"), boxesCtx = boxes.getContext("2d");
   const numberCard = $("number-card"), numberOut = $("number"), digitList = $("digits");
   const guess = $("guess"), confidence = $("confidence"), statusLine = $("status");
-  const sure = $("sure"), pen = $("pen");
+  const sure = $("sure"), pen = $("pen"), scoreNote = $("score-note");
   const ctx = pad.getContext("2d");
   const seenCtx = seen.getContext("2d");
 
   const scale = Math.min(Math.max(window.devicePixelRatio || 1, 1), 3);
   let width = SIZE;        // the pad's width in drawing units: SIZE, or WIDE * SIZE
-  let numberMode = false;  // reading whole numbers (api/read) instead of one digit
+  let numberMode = false;
+  let threshold = 0;       // digit scores under this are "not a digit" (from api/model)  // reading whole numbers (api/read) instead of one digit
   let shown = { x: 0, y: 0, s: 1 };  // picture pixels -> pad pixels, for the digits' boxes
 
   function sizePad() {
@@ -76,6 +77,11 @@
   // digit_score (the largest probability) was below the model's threshold.
   function showPrediction(data) {
     const declined = data.digit === null;
+    scoreNote.textContent = !threshold ? "" : declined
+      ? `Its digit score, ${percent(data.digit_score)}, is under the ${percent(threshold)} ` +
+        "this model needs: it does not look enough like any digit it knows."
+      : `Digit score ${percent(data.digit_score)}: how much it looks like a digit. ` +
+        `Under ${percent(threshold)}, the model would say "not a digit".`;
     result.dataset.verdict = declined ? "not-a-digit" : "digit";
     guess.textContent = declined ? "not a digit" : String(data.digit);
     confidence.textContent = percent(declined ? data.digit_score : data.probabilities[data.digit]);
@@ -128,6 +134,7 @@
     delete result.dataset.verdict;
     guess.textContent = "?";
     confidence.textContent = "–";
+    scoreNote.textContent = "";
     sure.textContent = "sure";
     for (const b of bars) {
       b.fill.style.height = "0";
@@ -336,6 +343,7 @@
 
   // ---- the model's details ----
   fetch("api/model").then((r) => r.json()).then((info) => {
+    threshold = info.reject_threshold || 0;
     const a = info.architecture || {};
     const parts = [`${a.inputs}-${a.hidden}-${a.outputs} ReLU network (${info.name})`];
     if (info.test_accuracy != null) {
