@@ -651,9 +651,11 @@ def _show_reading(outputs: _Outputs, path: Path, picture: Any, reading: Any) -> 
 def _add_export_parser(sub: Any) -> None:
     export = sub.add_parser(
         "export", help="write a model as a standard ONNX graph",
-        description="Convert a model file to ONNX (MatMul/Add/Relu/Softmax, float32, dynamic "
-                    "batch). Input 'pixels': float32 (N, 784) on 0..255, the flattened output "
-                    "of digitnet.preprocess. Output 'probabilities': float32 (N, 10).")
+        description="Convert a model file to ONNX (standard ops, float32, dynamic batch; "
+                    "the deskew too, for models trained with it). Input 'pixels': float32 "
+                    "(N, 784) on 0..255, the flattened output of digitnet.preprocess. Outputs "
+                    "'probabilities' and 'logits': float32 (N, 10). The reject threshold is "
+                    "in the file's metadata.")
     _model_argument(export)
     export.add_argument("--onnx", type=Path, required=True, metavar="OUT",
                         help="where to write the .onnx file")
