@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -31,11 +30,22 @@ from typing import Any
 from .config import PRESETS, Config
 from .constants import CLASSES, architecture
 from .errors import DigitnetError, OutputError, UsageError
-from .files import check_outputs, file_identities, is_one_of, json_text, write_text
+from .files import check_outputs, json_text, write_text
+from .show_input import ShowInput
+from .terminal import (
+    StdoutError,
+    Terminated,
+    guarded_stdout,
+    shown,
+    shown_lines,
+    sigterm_as_interrupt,
+    silence_stdout,
+)
 from .version import __version__
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process killed by it
 
 
 # What a checkpoint fixes: its arrays' shapes and dtype, the inputs they were trained on,
@@ -111,17 +121,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        return args.run(args, parser)
+        with guarded_stdout(), sigterm_as_interrupt():
+            args = parser.parse_args(argv)
+            return args.run(args, parser)
     except DigitnetError as e:
-        print(f"digitnet: error: {e}", file=sys.stderr)
+        if isinstance(e, StdoutError):
+            silence_stdout()
+        print(f"digitnet: error: {shown(e)}", file=sys.stderr)
         return EXIT_ERROR
+    except Terminated:
+        print("digitnet: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("digitnet: interrupted by user", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except MemoryError:
+        print("digitnet: error: out of memory", file=sys.stderr)
+        return EXIT_ERROR
     except BrokenPipeError:  # output piped into a reader that stopped early, e.g. `| head`
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        silence_stdout()
         return EXIT_ERROR
 
 
@@ -234,13 +253,13 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     def on_interrupt(saved) -> None:
         save_checkpoint(checkpoint, saved, config, meta)
         print(f"\nTraining interrupted by user after epoch {saved.epoch} of {config.epochs}; "
-              f"checkpoint saved to {checkpoint}. Resume with: digitnet train --resume "
-              f"{checkpoint}", file=sys.stderr)
+              f"checkpoint saved to {shown(checkpoint)}. Resume with: digitnet train "
+              f"--resume {shown(checkpoint)}", file=sys.stderr)
 
     if not args.quiet:
         resumed = f", resuming after epoch {state.epoch}" if state is not None else ""
         print(f"training {architecture(config.hidden)} ({config.preset} preset{resumed}) on "
-              f"{data.source}: {len(data.x_train) - config.val_split} train, "
+              f"{shown(data.source)}: {len(data.x_train) - config.val_split} train, "
               f"{config.val_split} validation, {len(data.x_test)} test images", flush=True)
     clf = Classifier(config).fit(
         data.x_train, data.y_train, test=(data.x_test, data.y_test), state=state,
@@ -257,7 +276,7 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
           f"{model.metadata['test_loss']:.4f}  train time {result.train_seconds:.1f}s{stop}")
     if args.out is not None:
         model.save(args.out, stored_as="float16" if args.float16 else None)
-        print(f"model saved to {args.out}")
+        print(f"model saved to {shown(args.out)}")
     if args.metrics_json is not None:
         metrics = {"test_accuracy": model.metadata["test_accuracy"],
                    "test_loss": model.metadata["test_loss"],
@@ -271,7 +290,7 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         plot_learning_curves(result.history, args.plot,
                              f"Learning curves ({architecture(config.hidden)}, "
                              f"{config.preset} preset, {data.source})")
-        print(f"learning curves written to {args.plot}")
+        print(f"learning curves written to {shown(args.plot)}")
     return 0
 
 
@@ -375,7 +394,7 @@ def cmd_evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     if to_stdout:
         sys.stdout.write(figures)
         return 0
-    print(format_text(evaluation))
+    print(shown_lines(format_text(evaluation)))
     if args.json is not None:
         write_text(args.json, figures, "JSON")
     return 0
@@ -397,8 +416,8 @@ def cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     written = write_report(model, evaluation, images, args.out, Path(args.model).name)
     print(f"test accuracy {100 * evaluation.accuracy:.2f}%  test loss {evaluation.loss:.4f}  "
           f"({len(images)} images from {evaluation.source})")
-    print(f"report written to {args.out}: {', '.join(written)}")
-    print(f"open {written['index.html']} in a browser")
+    print(f"report written to {shown(args.out)}: {', '.join(written)}")
+    print(f"open {shown(written['index.html'])} in a browser")
     return 0
 
 
@@ -439,7 +458,7 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     model = load_model(args.model)
     records = _each_image(args.images, preprocess_file, key="input")
     ok = [r for r in records if "error" not in r]
-    outputs = _Outputs(args.show_input, args.images, args.model)
+    outputs = ShowInput(args.show_input, args.images, _model_file(args.model))
     inputs = [r.pop("input") for r in ok]  # (28, 28) uint8 each
     if ok:
         probabilities = model.predict_proba(np.stack(inputs))  # (n, 10)
@@ -459,10 +478,10 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
 
     def line(record: dict[str, Any]) -> str:
         if record["digit"] is None:
-            return f"{record['file']}: not a digit (score {record['digit_score']:.2f})"
+            return f"{shown(record['file'])}: not a digit (score {record['digit_score']:.2f})"
         ranked = ", ".join(f"{t['digit']} ({percent(t['probability'], 1)})"
                            for t in record["top_k"])
-        return f"{record['file']}: {ranked}"
+        return f"{shown(record['file'])}: {ranked}"
 
     return _print_records(records, args.json, line)
 
@@ -485,13 +504,13 @@ def _print_records(records: list[dict[str, Any]], as_json: bool,
     failed = 0
     for record in records:
         if "error" in record:
-            print(f"digitnet: error: {record['error']}", file=sys.stderr)
+            print(f"digitnet: error: {shown(record['error'])}", file=sys.stderr)
             failed += 1
             continue
         if not as_json:
             print(line(record))
         if "input_image_error" in record:  # answered, but --show-input could not write
-            print(f"digitnet: error: {record['input_image_error']}", file=sys.stderr)
+            print(f"digitnet: error: {shown(record['input_image_error'])}", file=sys.stderr)
             failed += 1
     if as_json:
         print(json_text(records, indent=2))
@@ -521,51 +540,6 @@ def _each_image(given: list[Path], work: Any, key: str) -> list[dict[str, Any]]:
     return records
 
 
-class _Outputs:
-    """Where --show-input writes: PNGs in one directory, created on demand.
-
-    A name is never reused within a run (-2, -3 ... suffixes), and never one of the input
-    pictures (given, or inside a given directory) or the model file, so writing cannot
-    replace a file being read (`files.file_identities` also knows hard links). Files are
-    written atomically and never through a symbolic link (an OutputError instead)."""
-
-    def __init__(self, directory: Path | None, inputs: list[Path], model: Path):
-        self.directory = directory
-        self.used: set[Path] = set()
-        files = [_model_file(str(model))]
-        for path in inputs:
-            try:
-                files.extend([path, *path.iterdir()] if path.is_dir() else [path])
-            except OSError:
-                files.append(path)
-        self.inputs = file_identities(files)
-        if directory is not None:
-            try:
-                directory.mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                raise OutputError(f"--show-input {directory}: cannot create the directory "
-                                  f"({e.strerror or e})") from None
-
-    def path_for(self, stem: str) -> Path:
-        """A fresh file name DIR/stem.png (or stem-2.png, ...) that is safe to write."""
-        assert self.directory is not None
-        stem, n = stem or "image", 1
-        path = self.directory / f"{stem}.png"
-        while path in self.used or is_one_of(path, self.inputs):
-            n += 1
-            path = self.directory / f"{stem}-{n}.png"
-        self.used.add(path)
-        return path
-
-    def save(self, pixels: Any, stem: str, scale: int = 1) -> Path:
-        """Write a (h, w) uint8 gray or (h, w, 3) RGB picture as DIR/stem.png; returns it."""
-        from .images import save_png
-
-        path = self.path_for(stem)
-        save_png(pixels, path, scale=scale)
-        return path
-
-
 def _add_read_parser(sub: Any) -> None:
     read = sub.add_parser(
         "read", help="read whole handwritten numbers (several digits in one picture)",
@@ -593,7 +567,7 @@ def cmd_read(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .segment import read_number
 
     model = load_model(args.model)
-    outputs = _Outputs(args.show_input, args.images, args.model)
+    outputs = ShowInput(args.show_input, args.images, _model_file(args.model))
     unsaved: dict[Path, str] = {}  # file -> why its --show-input pictures were not written
 
     def read(path: Path) -> Any:
@@ -604,7 +578,7 @@ def cmd_read(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             raise ImageError(f"{path}: {e}") from None
         if args.show_input is not None:
             try:
-                _show_reading(outputs, path, picture, reading)
+                outputs.save_reading(path, picture, reading)
             except OutputError as e:
                 unsaved[path] = str(e)
         return reading
@@ -619,33 +593,9 @@ def cmd_read(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     def line(record: dict[str, Any]) -> str:
         sure = ", ".join(percent(d["probability"], 0) + "?" * d["doubtful"]
                          for d in record["digits"])
-        return f"{record['file']}: {record['number']} ({sure})"
+        return f"{shown(record['file'])}: {record['number']} ({sure})"
 
     return _print_records(records, args.json, line)
-
-
-def _show_reading(outputs: _Outputs, path: Path, picture: Any, reading: Any) -> None:
-    """Write the picture with each digit's numbered box, and each digit's 28x28 input."""
-    import numpy as np
-    from PIL import ImageDraw
-
-    boxed = picture.convert("RGB")
-    draw = ImageDraw.Draw(boxed)
-    width = max(1, round(max(boxed.size) / 400))
-    for k, digit in enumerate(reading.digits, 1):
-        x0, y0, x1, y1 = digit.box
-        draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=(220, 30, 30), width=width)
-        draw.text((x0 + width + 1, y0 + width + 1), str(k), fill=(220, 30, 30))
-    pictures = [(np.asarray(boxed), f"{path.stem}-boxes")]
-    pictures += [(d.pixels, f"{path.stem}-digit{k}") for k, d in enumerate(reading.digits, 1)]
-    failures = []
-    for pixels, stem in pictures:  # one that cannot be written does not stop the others
-        try:
-            outputs.save(pixels, stem)
-        except OutputError as e:
-            failures.append(str(e))
-    if failures:
-        raise OutputError("; ".join(failures))
 
 
 def _add_export_parser(sub: Any) -> None:
@@ -669,7 +619,7 @@ def cmd_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     check_outputs([("--onnx", args.onnx)], [("model file", _model_file(args.model))])
     model = load_model(args.model)
     export_onnx(model, args.onnx)
-    print(f"ONNX model written to {args.onnx}")
+    print(f"ONNX model written to {shown(args.onnx)}")
     return 0
 
 
@@ -691,22 +641,22 @@ def _add_committee_parser(sub: Any) -> None:
 
 
 def cmd_committee(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from .committee import combine
+    from .committee import combine, load_members
     from .data import data_files, load_mnist
-    from .model import load_model
 
     check_outputs([("--out", args.out)], [
         *(("model file", _model_file(name)) for name in args.models),
         *(("data file", path) for path in data_files(args.data_dir))])
-    members = [load_model(name) for name in args.models]
+    data = load_mnist(args.data_dir)
+    members = load_members(args.models, data)
     stored_as = "float16" if args.float16 else None
-    model = combine(members, load_mnist(args.data_dir), stored_as=stored_as)
+    model = combine(members, data, stored_as=stored_as)
     model.save(args.out, stored_as=stored_as)
     line = f"committee of {len(members)} ({architecture(model.hidden)}): test accuracy " \
            f"{100 * model.metadata['test_accuracy']:.2f}%"
     if "reject_threshold" in model.metadata:
         line += f", reject_threshold {model.reject_threshold:.4f}"
-    print(f"{line}; written to {args.out}")
+    print(f"{line}; written to {shown(args.out)}")
     return 0
 
 
@@ -745,7 +695,7 @@ def cmd_augment(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
                        labels=labels)
     save_png(255 - grid, args.out, scale=3)  # dark ink on white, enlarged
     print(f"{args.samples} x {args.copies} distortions ({config.augmentation}) written to "
-          f"{args.out}")
+          f"{shown(args.out)}")
     return 0
 
 
@@ -959,7 +909,7 @@ def cmd_sweep_best(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     text = to_toml(config.to_dict(), comment)
     write_text(args.out, text, "config")
     print(f"trial {best['number']} (validation {100 * best['value']:.2f}%) written to "
-          f"{args.out}")
+          f"{shown(args.out)}")
     return 0
 
 
@@ -971,6 +921,6 @@ def cmd_sweep_report(args: argparse.Namespace, parser: argparse.ArgumentParser) 
     require_matplotlib()
     with sweep.storage_failures(args.storage):
         written = write_report(sweep.load_study(args.study, args.storage), args.out)
-    print(f"report written to {args.out}: {', '.join(written)}")
-    print(f"open {written['index.html']} in a browser")
+    print(f"report written to {shown(args.out)}: {', '.join(written)}")
+    print(f"open {shown(written['index.html'])} in a browser")
     return 0

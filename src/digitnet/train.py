@@ -35,8 +35,9 @@ import numpy as np
 
 from . import augment, network, nondigits, optim, seed, threads
 from .config import Config
-from .errors import TrainingDiverged
-from .inputs import network_inputs
+from .errors import ConfigError, TrainingDiverged
+from .inputs import check_pixels, forward_pixels, network_inputs
+from .modelfile import MAX_ACTIVATION, forward_bound
 from .network import Params
 
 Progress = Callable[[int], None]  # called with the number of samples just processed
@@ -106,18 +107,38 @@ def split_validation(
 
 def evaluate(params: Params, x: np.ndarray, y: np.ndarray, loss: str) -> tuple[float, float]:
     """(accuracy in 0..1, mean loss) of the network on inputs x (n, 784) with labels y (n,)."""
+    return _accuracy_and_loss((z for _, z in network.forward_in_batches(params, x)), y, loss)
+
+
+def evaluate_images(params: Params, images: np.ndarray, y: np.ndarray, config: Config,
+                    order: np.ndarray | None = None) -> tuple[float, float]:
+    """`evaluate` on pixels (n, 28, 28), made into network inputs a batch at a time (a
+    large test set is never copied whole as floats); order: the ink order of W1's rows."""
+    return _accuracy_and_loss((z for _, z in forward_pixels(params, images, config, order)),
+                              y, config.loss)
+
+
+def _accuracy_and_loss(outputs: Iterator[np.ndarray], y: np.ndarray,
+                       loss: str) -> tuple[float, float]:
+    """(accuracy, mean loss) from the outputs z (b, 10) of consecutive batches of rows."""
     correct, total_loss, start = 0, 0.0, 0
-    for _, z in network.forward_in_batches(params, x):
+    for z in outputs:
         yb = y[start : start + len(z)]
         correct += int((z.argmax(axis=1) == yb).sum())
         total_loss += network.LOSSES[loss](z, yb)[0] * len(z)
         start += len(z)
-    return correct / len(x), total_loss / len(x)
+    return correct / len(y), total_loss / len(y)
 
 
 def digit_scores(params: Params, x: np.ndarray) -> np.ndarray:
     """The largest softmax probability (n,) for each input row of x (n, 784)."""
     scores = [network.softmax(z).max(axis=1) for _, z in network.forward_in_batches(params, x)]
+    return np.concatenate(scores) if scores else np.empty(0)
+
+
+def image_digit_scores(params: Params, images: np.ndarray, config: Config) -> np.ndarray:
+    """`digit_scores` for pixels (n, 28, 28), made into network inputs a batch at a time."""
+    scores = [network.softmax(z).max(axis=1) for _, z in forward_pixels(params, images, config)]
     return np.concatenate(scores) if scores else np.empty(0)
 
 
@@ -131,13 +152,12 @@ def measure(params: Params, config: Config, data: Any) -> dict[str, float]:
     """What a model file records of the network `params` trained as `config` on `data`
     (an Mnist): test_accuracy and test_loss on its test set and, when config has a
     reject_rate, the reject_threshold set on the validation images config holds out."""
-    accuracy, loss = evaluate(params, network_inputs(data.x_test, config), data.y_test,
-                              config.loss)
+    accuracy, loss = evaluate_images(params, data.x_test, data.y_test, config)
     figures = {"test_accuracy": accuracy, "test_loss": loss}
     if config.reject_rate and config.val_split:
         _, held = held_out(len(data.x_train), config)
-        figures["reject_threshold"] = reject_threshold(
-            params, network_inputs(data.x_train[held], config), config.reject_rate)
+        scores = image_digit_scores(params, data.x_train[held], config)
+        figures["reject_threshold"] = float(np.quantile(scores, config.reject_rate))
     return figures
 
 
@@ -282,6 +302,7 @@ def fit(
     Raises TrainingDiverged as soon as the loss becomes NaN or infinite.
     """
     state = state if state is not None else new_state(config)
+    check_reachable(state.params, config)
     keep, held = held_out(len(x), config)  # its own stream, not the shuffle's
     images, y_train = np.asarray(x)[keep], np.asarray(y)[keep]  # for augmentation
     if config.outliers or config.fragments:  # after the digits: the train-accuracy sample
@@ -289,12 +310,12 @@ def fit(
         images, y_train = with_outliers(images, y_train, config)
     x_train = network_inputs(images, config)
     x_val, y_val = network_inputs(np.asarray(x)[held], config), np.asarray(y)[held]
-    x_test = network_inputs(test[0], config) if test is not None else None
+    # the test set stays pixels, made into inputs a batch at a time when measured
+    test_images = check_pixels(test[0]) if test is not None else None
     pixels = np.arange(network.N_INPUTS)
     if not config.is_seed_algorithm:  # work in ink order (see the module docstring)
         pixels = ink_order(x_train)
         x_train, x_val = _in_order(x_train, pixels), _in_order(x_val, pixels)
-        x_test = _in_order(x_test, pixels) if x_test is not None else None
 
     fixed_threads = threads.configured(config.threads)  # 0: choose before each epoch
     meter = threads.LoadMeter()  # what other programs use, for choosing
@@ -315,9 +336,9 @@ def fit(
                         if len(x_val):
                             record["val_accuracy"] = evaluate(state.params, x_val, y_val,
                                                               config.loss)[0]
-                        if config.test_every_epoch and x_test is not None:
-                            record["test_accuracy"] = evaluate(state.params, x_test, test[1],
-                                                               config.loss)[0]
+                        if config.test_every_epoch and test_images is not None:
+                            record["test_accuracy"] = evaluate_images(
+                                state.params, test_images, test[1], config, pixels)[0]
                     record["threads"] = n_threads
                     state.history.append(record)
                     stopped_early = _early_stopping(state, config, record)
@@ -330,8 +351,8 @@ def fit(
                 raise
             kept = state.best if config.early_stopping and state.best is not None else None
             params = kept.params if kept is not None else state.params
-            test_figures = (evaluate(params, x_test, test[1], config.loss)
-                            if x_test is not None else (None, None))
+            test_figures = (evaluate_images(params, test_images, test[1], config, pixels)
+                            if test_images is not None else (None, None))
             threshold = (reject_threshold(params, x_val, config.reject_rate)
                          if config.reject_rate else None)
     except KeyboardInterrupt:
@@ -345,6 +366,17 @@ def fit(
                        stopped_early=stopped_early,
                        best_epoch=kept.epoch if kept is not None else None,
                        reject_threshold=threshold)
+
+
+def check_reachable(params: Params, config: Config) -> None:
+    """Before training: refuse (ConfigError) an input_scale with which the starting
+    weights already let the network's values pass what a model file may hold
+    (modelfile.MAX_ACTIVATION), so no run ends in a file digitnet would not load."""
+    bound = forward_bound(params, config.input_scale)
+    if not bound <= MAX_ACTIVATION:
+        raise ConfigError(f"input_scale {config.input_scale!r} lets the network's values reach "
+                          f"{bound:.3g} before any training, beyond the {MAX_ACTIVATION:.0e} a "
+                          f"model file may hold; use a smaller input_scale (1/255 or 1.0)")
 
 
 def _free_threads(meter: threads.LoadMeter, config: Config, n_train: int) -> int:
