@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -672,7 +673,7 @@ def _add_augment_parser(sub: Any) -> None:
                          help="augmentation settings to start from")
     augment.add_argument("--samples", type=int, default=8, help="training images (rows)")
     augment.add_argument("--copies", type=int, default=9, help="distortions of each (columns)")
-    augment.add_argument("--seed", type=int, default=0, help="random seed for the distortions")
+    augment.add_argument("--seed", type=_seed, default=0, help="random seed for the distortions")
     _config_flags(augment, only=AUGMENT_FIELDS)
     augment.set_defaults(run=cmd_augment)
 
@@ -753,21 +754,21 @@ def _add_sweep_parser(sub: Any) -> None:
     sweep.add_argument("--storage", default=None, metavar="URL", help=storage_help)
     sweep.add_argument("--trials", type=_positive_int, default=20, metavar="N",
                        help="trials to run in this process")
-    sweep.add_argument("--timeout", type=float, default=None, metavar="S",
+    sweep.add_argument("--timeout", type=_seconds, default=None, metavar="S",
                        help="start no new trial after S seconds")
     sweep.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="how to pick settings")
     sweep.add_argument("--pruner", choices=PRUNERS, default="median",
                        help="'median' stops a trial whose validation accuracy is below the "
                             "median of earlier trials at the same epoch")
-    sweep.add_argument("--seed", type=int, default=None,
+    sweep.add_argument("--seed", type=_seed, default=None,
                        help="seed of the sampler (give each worker its own)")
     sweep.add_argument("--train-subset", type=_positive_int, default=None, metavar="N",
                        help="train on the first N training images only (validation is held "
                             "out from these), for quick searches")
     _data_dir_argument(sweep)
-    sweep.add_argument("--heartbeat-interval", type=_positive_int, default=HEARTBEAT_INTERVAL,
+    sweep.add_argument("--heartbeat-interval", type=_interval, default=HEARTBEAT_INTERVAL,
                        metavar="S", help="seconds between a running trial's heartbeats")
-    sweep.add_argument("--grace-period", type=_positive_int, default=GRACE_PERIOD, metavar="S",
+    sweep.add_argument("--grace-period", type=_interval, default=GRACE_PERIOD, metavar="S",
                        help="a trial with no heartbeat for S seconds is failed and retried")
     sweep.add_argument("--json", action="store_true",
                        help="print this worker's trials and the best as JSON on stdout (trial "
@@ -821,6 +822,19 @@ def _whole_number(what: str, low: int, high: int | None = None):
 
 _port = _whole_number("port", 0, 65535)
 _positive_int = _whole_number("value", 1)
+_seed = _whole_number("seed", 0, 2**32 - 1)  # what NumPy's and Optuna's generators take
+_interval = _whole_number("seconds", 1, 86400)
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"invalid seconds {text!r}: expected a number > 0")
+    return value
 
 
 def cmd_sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -831,7 +845,7 @@ def cmd_sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if value is None:
             parser.error(f"{flag} is required (or an action: show, best, report)")
     sweep.require_optuna()
-    space = sweep.load_space(args.space)  # every error before anything runs
+    space = sweep.load_space(args.space, args.sampler)  # every error before anything runs
     data = load_mnist(args.data_dir)
     n = min(args.train_subset or len(data.x_train), len(data.x_train))
     if space.config({}).val_split >= n:

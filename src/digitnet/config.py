@@ -48,7 +48,7 @@ LIMITS: dict[str, float] = {
     "aug_rotation": 180.0, "aug_shear": 80.0, "aug_translate": 28.0,
     "elastic_alpha": 1000.0, "elastic_sigma": 100.0, "aug_aspect": 2.0, "aug_pen": 10.0,
     "aug_blur": 28.0, "outliers": 0.5, "fragments": 0.5, "epochs": MAX_EPOCHS,
-    "batch_size": 65536, "lr": 1e9, "weight_decay": 1.0, "warmup_epochs": MAX_EPOCHS,
+    "batch_size": 65536, "weight_decay": 1.0, "warmup_epochs": MAX_EPOCHS,
     "step_every": MAX_EPOCHS, "step_gamma": 1.0, "val_split": 10_000_000,
     "patience": MAX_EPOCHS, "seed": 2**32 - 1, "split_seed": 2**32 - 1,
     "threads": MAX_THREADS,
