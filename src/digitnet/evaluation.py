@@ -110,6 +110,7 @@ def evaluate_model(model: Model, images: np.ndarray, labels: np.ndarray,
         outputs.append(z)
         batch_sum = h.sum(axis=0, dtype=np.float64)
         activation_sum = batch_sum if activation_sum is None else activation_sum + batch_sum
+        del h  # before the next batch's hidden layer exists
     z = np.concatenate(outputs)
     loss = network.LOSSES[model.config.loss](z, labels)[0]
     return Evaluation(labels=labels.astype(np.int64), outputs=z, probabilities=network.softmax(z),

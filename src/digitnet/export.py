@@ -149,7 +149,7 @@ def _float32_params(model: Model) -> dict[str, np.ndarray]:
         if value.dtype != np.float32 and np.abs(value).max(initial=0) > np.finfo(np.float32).max:
             raise ModelFileError(f"cannot export exactly: weight {name} exceeds float32's range "
                                  f"(ONNX graphs here are float32)")
-        params[name] = value.astype(np.float32)
+        params[name] = value.astype(np.float32, copy=False)
     return params
 
 

@@ -71,13 +71,22 @@ def forward_pixels(params: network.Params, x: Any, config: Any,
         yield from network.forward_in_batches(params, inputs)
 
 
+def pixel_outputs(params: network.Params, x: Any, config: Any,
+                  order: np.ndarray | None = None) -> Iterator[np.ndarray]:
+    """`forward_pixels`, yielding only the outputs z (b, 10): each batch's hidden layer is
+    freed before the next one's is computed."""
+    for h, z in forward_pixels(params, x, config, order):
+        del h
+        yield z
+
+
 def outputs_of_pixels(params: network.Params, x: Any, config: Any) -> np.ndarray:
     """The network's outputs z (n, 10) for pixels x, computed batch by batch."""
     x = check_pixels(x)
     z = np.empty((len(x), network.N_OUTPUTS), np.result_type(np.dtype(config.dtype),
                                                              params["W2"]))
     start = 0
-    for _, zb in forward_pixels(params, x, config):
+    for zb in pixel_outputs(params, x, config):
         z[start : start + len(zb)] = zb
         start += len(zb)
     return z

@@ -120,11 +120,20 @@ def forward_in_batches(params: Params, x: np.ndarray,
         yield forward(params, x[start : start + rows])
 
 
+def outputs_in_batches(params: Params, x: np.ndarray,
+                       batch: int = BATCH) -> Iterator[np.ndarray]:
+    """`forward_in_batches`, yielding only the outputs z (b, 10) of each batch: its hidden
+    layer is freed before the next batch's is computed."""
+    for h, z in forward_in_batches(params, x, batch):
+        del h
+        yield z
+
+
 def outputs(params: Params, x: np.ndarray) -> np.ndarray:
     """The network's outputs z (n, 10) for inputs x (n, 784), computed in batches."""
     z = np.empty((len(x), N_OUTPUTS), np.result_type(x, params["W2"]))
     start = 0
-    for _, zb in forward_in_batches(params, x):
+    for zb in outputs_in_batches(params, x):
         z[start : start + len(zb)] = zb
         start += len(zb)
     return z

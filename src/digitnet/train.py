@@ -36,7 +36,7 @@ import numpy as np
 from . import augment, network, nondigits, optim, seed, threads
 from .config import Config
 from .errors import ConfigError, TrainingDiverged
-from .inputs import check_pixels, forward_pixels, network_inputs
+from .inputs import check_pixels, network_inputs, pixel_outputs
 from .modelfile import MAX_ACTIVATION, forward_bound
 from .network import Params
 
@@ -107,15 +107,14 @@ def split_validation(
 
 def evaluate(params: Params, x: np.ndarray, y: np.ndarray, loss: str) -> tuple[float, float]:
     """(accuracy in 0..1, mean loss) of the network on inputs x (n, 784) with labels y (n,)."""
-    return _accuracy_and_loss((z for _, z in network.forward_in_batches(params, x)), y, loss)
+    return _accuracy_and_loss(network.outputs_in_batches(params, x), y, loss)
 
 
 def evaluate_images(params: Params, images: np.ndarray, y: np.ndarray, config: Config,
                     order: np.ndarray | None = None) -> tuple[float, float]:
     """`evaluate` on pixels (n, 28, 28), made into network inputs a batch at a time (a
     large test set is never copied whole as floats); order: the ink order of W1's rows."""
-    return _accuracy_and_loss((z for _, z in forward_pixels(params, images, config, order)),
-                              y, config.loss)
+    return _accuracy_and_loss(pixel_outputs(params, images, config, order), y, config.loss)
 
 
 def _accuracy_and_loss(outputs: Iterator[np.ndarray], y: np.ndarray,
@@ -132,13 +131,13 @@ def _accuracy_and_loss(outputs: Iterator[np.ndarray], y: np.ndarray,
 
 def digit_scores(params: Params, x: np.ndarray) -> np.ndarray:
     """The largest softmax probability (n,) for each input row of x (n, 784)."""
-    scores = [network.softmax(z).max(axis=1) for _, z in network.forward_in_batches(params, x)]
+    scores = [network.softmax(z).max(axis=1) for z in network.outputs_in_batches(params, x)]
     return np.concatenate(scores) if scores else np.empty(0)
 
 
 def image_digit_scores(params: Params, images: np.ndarray, config: Config) -> np.ndarray:
     """`digit_scores` for pixels (n, 28, 28), made into network inputs a batch at a time."""
-    scores = [network.softmax(z).max(axis=1) for _, z in forward_pixels(params, images, config)]
+    scores = [network.softmax(z).max(axis=1) for z in pixel_outputs(params, images, config)]
     return np.concatenate(scores) if scores else np.empty(0)
 
 
