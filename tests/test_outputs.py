@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 from test_cli import assert_one_line_error, run
 from test_data import write_dataset
+from test_limits import cli
 
 from digitnet import files
 from digitnet.errors import OutputError
@@ -46,26 +47,39 @@ def test_a_replaced_file_keeps_its_mode(tmp_path):
 
 # --- a report is written as a unit -----------------------------------------------------------
 
-def test_a_report_that_fails_midway_leaves_the_old_one_whole(model_file, tmp_path, monkeypatch):
-    """A full disk or Ctrl-C partway through left new plots beside old pages."""
+def test_a_report_that_fails_midway_leaves_the_old_one_whole(trained_model, mnist, tmp_path,
+                                                             monkeypatch):
+    """A full disk or Ctrl-C partway through left new plots beside old pages. (The plots
+    are stand-ins here: what is tested is how the files reach the directory.)"""
     from digitnet import report
-    from digitnet.cli import main
+    from digitnet.evaluation import evaluate_model
 
+    images, labels = mnist.x_test[:200], mnist.y_test[:200]
+    evaluation = evaluate_model(trained_model, images, labels)
+    run = [0]
+    for name in ("plot_learning_curves", "plot_confusion", "plot_mistakes",
+                 "plot_hidden_units", "plot_confidence"):
+        monkeypatch.setattr(report, name, lambda *args, name=name, **kwargs: atomic_write(
+            next(a for a in args if isinstance(a, files.Path)),
+            lambda f: f.write(f"{name} of run {run[0]}".encode())))
     out = tmp_path / "report"
-    assert main(["report", str(model_file), "--out", str(out)]) == 0
+    report.write_report(trained_model, evaluation, images, out)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     assert set(before) == set(report.REPORT_FILES)
 
     def full_disk(*args, **kwargs):
         raise OutputError(f"{out / 'confidence.png'}: cannot write (No space left on device)")
 
-    monkeypatch.setattr(report, "plot_confidence", full_disk)  # after three plots are drawn
-    assert main(["report", str(model_file), "--out", str(out)]) == 1
+    run[0] = 1
+    monkeypatch.setattr(report, "plot_confidence", full_disk)  # after four plots are written
+    with pytest.raises(OutputError, match="No space left"):
+        report.write_report(trained_model, evaluation, images, out)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no staging left either
 
     monkeypatch.setattr(report, "plot_confidence", lambda *a, **k: os.kill(os.getpid(),
                                                                             signal.SIGINT))
-    assert main(["report", str(model_file), "--out", str(out)]) == 130
+    with pytest.raises(KeyboardInterrupt):
+        report.write_report(trained_model, evaluation, images, out)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
@@ -206,29 +220,30 @@ def test_stdout_on_a_full_disk_is_one_error_line(model_file, args):
 
 # --- sweeps read other programs' databases, never write them -------------------------------
 
-def test_sweep_show_creates_no_tables_in_another_programs_database(tmp_path):
+def test_sweep_show_creates_no_tables_in_another_programs_database(tmp_path, capsys):
     pytest.importorskip("optuna")
     db = tmp_path / "app.db"
     with sqlite3.connect(db) as connection:
         connection.execute("CREATE TABLE customers (name TEXT)")
     before = db.read_bytes()
-    for action in (["show"], ["best", "--out", str(tmp_path / "b.toml")],
-                   ["report", "--out", str(tmp_path / "r")]):
-        result = run("sweep", *action, "--study", "s", "--storage", f"sqlite:///{db}")
+    for action in (["show"], ["best", "--out", tmp_path / "b.toml"],
+                   ["report", "--out", tmp_path / "r"]):
+        result = cli("sweep", *action, "--study", "s", "--storage", f"sqlite:///{db}",
+                     capsys=capsys)
         assert_one_line_error(result, "holds other tables (customers), not a sweep's")
     space = tmp_path / "space.toml"
     space.write_text("[fixed]\nepochs = 1\nval_split = 100\n[params.hidden]\nlow = 8\nhigh = 9\n")
-    result = run("sweep", "--study", "s", "--space", str(space), "--storage", f"sqlite:///{db}",
-                 "--train-subset", "500", "--trials", "1")
+    result = cli("sweep", "--study", "s", "--space", space, "--storage", f"sqlite:///{db}",
+                 "--train-subset", "500", "--trials", "1", capsys=capsys)
     assert_one_line_error(result, "digitnet creates none there")
     assert db.read_bytes() == before
 
 
-def test_sweep_show_on_an_empty_database_says_so_and_leaves_it_empty(tmp_path):
+def test_sweep_show_on_an_empty_database_says_so_and_leaves_it_empty(tmp_path, capsys):
     pytest.importorskip("optuna")
     db = tmp_path / "empty.db"
     sqlite3.connect(db).close()
-    result = run("sweep", "show", "--study", "s", "--storage", f"sqlite:///{db}")
+    result = cli("sweep", "show", "--study", "s", "--storage", f"sqlite:///{db}", capsys=capsys)
     assert_one_line_error(result, "no sweep in", "the database holds no studies")
     with sqlite3.connect(db) as connection:
         assert connection.execute("SELECT name FROM sqlite_master").fetchall() == []
