@@ -54,6 +54,7 @@ from .images import load_image, preprocess
 from .model import Model, load_model
 from .segment import read_number
 from .serve_guards import MAX_BODY_BYTES, BodyLimit, guarded_protocol
+from .terminal import shown
 
 MAX_IMAGE_PIXELS = 4096 * 4096  # larger images are refused from their header, before decoding
 IMAGE_WORKERS = 2  # images decoded at the same time (each may take tens of MB while decoding)
@@ -471,7 +472,7 @@ def serve(model_path: str | Path, host: str = "127.0.0.1", port: int = 8000,
     app = create_app(model, Path(model_path).name)
     sock = listen(host, port)
     arch = architecture(model.hidden)
-    print(f"digitnet: serving {arch} model {Path(model_path).name} at {url_of(sock)} "
+    print(f"digitnet: serving {arch} model {shown(Path(model_path).name)} at {url_of(sock)} "
           f"(Ctrl-C to stop)", flush=True)
     config = uvicorn.Config(app, log_level="warning" if quiet else "info",
                             access_log=not quiet, lifespan="off", server_header=False,
