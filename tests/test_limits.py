@@ -133,6 +133,17 @@ def test_dev_zero_as_config_or_space_is_refused_without_reading_it(tmp_path):
         assert_one_line_error(result, "must be a regular file")
 
 
+def test_a_fifo_as_a_data_file_is_refused_not_waited_on(tmp_path, model_file):
+    write_dataset(tmp_path)
+    target = tmp_path / (data.FILE_NAMES["test_images"] + ".gz")
+    target.unlink()
+    os.mkfifo(target)
+    result = run("evaluate", str(model_file), "--data-dir", str(tmp_path), timeout=30)
+    assert_one_line_error(result, f"{target}: not a regular file")
+    with pytest.raises(data.DataError, match="not a regular file"):
+        data.read_idx(target)  # the API too: it opened it and waited for a writer
+
+
 def test_a_config_file_larger_than_a_megabyte_is_refused(tmp_path):
     path = tmp_path / "big.toml"
     path.write_text("# padding\n" * (MAX_TABLE_BYTES // 10 + 1))
