@@ -22,7 +22,6 @@ import glob
 import json
 import os
 import shutil
-import signal
 import stat
 import tempfile
 import time
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .errors import OutputError
+from .terminal import signals_held
 
 TMP_MARK = ".digitnet-tmp-"  # temporary files are named "." + NAME + TMP_MARK + random
 STALE_SECONDS = 60  # a leftover temporary file older than this is from a killed save
@@ -113,7 +113,7 @@ def staged_directory(out: Path) -> Iterator[Path]:
             problem = _not_replaceable(out / file.name)
             if problem:
                 raise OutputError(f"{out / file.name}: {problem}")
-        with _signals_held():
+        with signals_held():
             for file in files:
                 target = out / file.name
                 if target.is_file() and not target.is_symlink():
@@ -125,21 +125,6 @@ def staged_directory(out: Path) -> Iterator[Path]:
         raise OutputError(f"{out}: cannot write ({e.strerror or e})") from None
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """SIGINT and SIGTERM wait until the block is done (then arrive as usual)."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    try:
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    except (AttributeError, OSError, ValueError):  # no such call here: nothing held
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _remove_stale_temporaries(path: Path) -> None:

@@ -64,6 +64,7 @@ from .sweep_storage import (  # noqa: F401 (the storage is part of the sweep API
     storage_failures,
     storage_url,
 )
+from .terminal import signals_allowed, signals_held
 
 SPACE_ATTR = "digitnet.space"  # study user attributes that pin what every worker must run
 SUBSET_ATTR = "digitnet.train_subset"
@@ -159,7 +160,8 @@ def make_objective(space: Space, x: np.ndarray, y: np.ndarray) -> Callable[[Any]
                 raise optuna.TrialPruned(f"validation accuracy {record['val_accuracy']:.4f} "
                                          f"after epoch {record['epoch']}")
 
-        result = Classifier(config).fit(x, y, on_epoch=report).result_
+        with signals_allowed():  # Ctrl-C and SIGTERM land here, where Optuna fails the trial
+            result = Classifier(config).fit(x, y, on_epoch=report).result_
         trial.set_user_attr("train_seconds", result.train_seconds)
         trial.set_user_attr("epochs", len(result.history))
         trial.set_user_attr("threads", result.history[-1].get("threads"))
@@ -221,9 +223,10 @@ def run(
         _pin(study, SPACE_ATTR, space.to_dict(), "search space")
         _pin(study, SUBSET_ATTR, data_note, "training data")
         try:
-            study.optimize(make_objective(space, x, y), n_trials=trials, timeout=timeout,
-                           catch=(TrainingDiverged,), callbacks=[callback],
-                           gc_after_trial=False)
+            with signals_held():  # not between trials, where a trial would stay RUNNING
+                study.optimize(make_objective(space, x, y), n_trials=trials,
+                               timeout=timeout, catch=(TrainingDiverged,),
+                               callbacks=[callback], gc_after_trial=False)
             best = _best_trial(study)
         finally:
             store.engine.dispose()  # close this worker's connections now, not at exit

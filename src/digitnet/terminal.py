@@ -8,8 +8,11 @@
     sigterm_as_interrupt()  SIGTERM raises Terminated, a KeyboardInterrupt, so `kill`
                          runs the same clean-ups as Ctrl-C (temporary files removed, a
                          training checkpoint saved, a sweep trial closed)
+    signals_held(), signals_allowed()
+                         where Ctrl-C and SIGTERM wait, and where they may arrive
 
-Only cli.main uses these; the library itself prints nothing.
+cli.main uses the first three; files and sweeps hold signals around steps that must not be
+cut in two.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import os
 import re
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, TextIO
@@ -46,19 +50,87 @@ class Terminated(KeyboardInterrupt):
 @contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """Inside the block, SIGTERM raises Terminated in the main thread (the old handler
-    comes back after). Servers that install their own handlers replace it meanwhile."""
+    comes back after). Servers that install their own handlers replace it meanwhile.
+
+    A signal's exception can land where Python ignores exceptions (a finalizer or a
+    weakref callback, reported through sys.unraisablehook): then the signal is sent again,
+    so that it is raised in ordinary code, rather than lost.
+    """
     def handler(signum: int, frame: Any) -> None:
         raise Terminated()
+
+    def unraisable(info: Any) -> None:
+        if isinstance(info.exc_value, KeyboardInterrupt):  # Terminated included
+            again = signal.SIGTERM if isinstance(info.exc_value, Terminated) else signal.SIGINT
+            os.kill(os.getpid(), again)
+        else:
+            previous_hook(info)
 
     try:
         previous = signal.signal(signal.SIGTERM, handler)
     except ValueError:  # not the main thread: leave signals alone
         yield
         return
+    previous_hook, sys.unraisablehook = sys.unraisablehook, unraisable
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        sys.unraisablehook = previous_hook
+
+
+_INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
+_pending: list[int] = []  # signals that arrived while held, in order
+_outer: list[dict[int, Any]] = []  # the handlers each signals_held block replaced
+
+
+def _defer(signum: int, frame: Any) -> None:
+    _pending.append(signum)
+
+
+def _install(handlers: dict[int, Any]) -> None:
+    for signum, handler in handlers.items():
+        signal.signal(signum, handler)
+
+
+def _deliver_pending() -> None:
+    """Raise the signals that waited, as the handlers now in place take them."""
+    while _pending:
+        signal.raise_signal(_pending.pop(0))
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the block is done, then arrive as usual (for steps
+    that must not be cut in two: moving a report's files into place, a sweep's bookkeeping
+    between trials). Python runs signal handlers in the main thread, whichever thread the
+    system woke, so the waiting is done there, by a handler that only takes note."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _outer.append({signum: signal.getsignal(signum) for signum in _INTERRUPTS})
+    _install(dict.fromkeys(_INTERRUPTS, _defer))
+    try:
+        yield
+    finally:
+        _install(_outer.pop())
+        if not _outer:
+            _deliver_pending()
+
+
+@contextmanager
+def signals_allowed() -> Iterator[None]:
+    """Inside a `signals_held` block: here Ctrl-C and SIGTERM arrive at once (and any that
+    waited arrive on entering)."""
+    if not _outer or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _install(_outer[0])
+    try:
+        _deliver_pending()
+        yield
+    finally:
+        _install(dict.fromkeys(_INTERRUPTS, _defer))
 
 
 class StdoutError(OutputError):
