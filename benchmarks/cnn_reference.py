@@ -41,7 +41,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from model_dev import dev_sets, figures
 
-from digitnet import augment, load_mnist, load_model, train
+from digitnet import augment, load_mnist, load_model, nondigits, train
 from digitnet.config import PRESETS
 from digitnet.inputs import network_inputs
 
@@ -57,10 +57,11 @@ def make_cnn(torch):
 
 def training_data(config) -> tuple[np.ndarray, np.ndarray]:
     """The robust preset's training images (n, 28, 28) and labels (n,), -1 = non-digit:
-    the digits `train.fit` keeps and the non-digits it adds (`train.with_outliers`)."""
+    the digits `train.fit` keeps and the non-digits it adds (`nondigits.with_outliers`)."""
     mnist = load_mnist()
     keep, _ = train.held_out(len(mnist.x_train), config)
-    return train.with_outliers(mnist.x_train[keep], mnist.y_train[keep], config)
+    return nondigits.with_outliers(mnist.x_train[keep], mnist.y_train[keep], config.outliers,
+                                   config.fragments, config.seed)
 
 
 def fit(torch, net, images: np.ndarray, labels: np.ndarray, config, rng: np.random.Generator,

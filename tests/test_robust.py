@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from digitnet import Classifier, network, nondigits, preset, train
+from digitnet import Classifier, network, nondigits, preset, reject, train
 from digitnet.inputs import network_inputs
 
 
@@ -55,7 +55,7 @@ def test_reject_threshold_declines_the_asked_share_of_validation_digits(mnist):
     config = preset("fast", hidden=32, epochs=2, val_split=400, reject_rate=0.05)
     result = train.fit(config, x, y)
     _, held = train.validation_indices(len(x), 400, np.random.default_rng([config.seed, 1]))
-    scores = train.digit_scores(result.params, network_inputs(x[held], config))
+    scores = reject.digit_scores(result.params, network_inputs(x[held], config))
     assert np.mean(scores < result.reject_threshold) == pytest.approx(0.05, abs=0.005)
     assert train.fit(preset("fast", hidden=32, epochs=1, val_split=400), x,
                      y).reject_threshold is None
@@ -72,7 +72,7 @@ def test_deskewed_training_is_deterministic(mnist):
 
 def test_fragments_join_the_non_digits_in_their_own_share(mnist):
     x, y = mnist.x_train[:1000], mnist.y_train[:1000]
-    images, labels = train.with_outliers(x, y, preset("robust", outliers=0.2, fragments=0.1))
+    images, labels = nondigits.with_outliers(x, y, 0.2, 0.1, preset("robust").seed)
     total = 1000 / 0.7
     assert len(images) == round(total)
     assert (labels == network.NOT_A_DIGIT).sum() == round(total * 0.2) + round(total * 0.1)

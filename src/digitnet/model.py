@@ -32,7 +32,7 @@ from .config import Config
 from .constants import SIDE, architecture
 from .errors import ModelFileError
 from .images import preprocess_file
-from .inputs import network_inputs
+from .inputs import outputs_of_pixels
 from .modelfile import load_model_file, save_model
 from .network import Params
 
@@ -84,8 +84,9 @@ class Model:
         return f"<digitnet.Model {architecture(self.hidden)} {self.params['W1'].dtype}{tail}>"
 
     def _outputs(self, x: np.ndarray) -> np.ndarray:
-        """Network outputs z (n, 10) for pixels x (see `inputs.network_inputs`)."""
-        return network.outputs(self.params, network_inputs(x, self.config))
+        """Network outputs z (n, 10) for pixels x (see `inputs.network_inputs`), a batch
+        at a time."""
+        return outputs_of_pixels(self.params, x, self.config)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Class probabilities (n, 10): softmax of the outputs for images x (n, 28, 28) or (n, 784).

@@ -50,6 +50,7 @@ import numpy as np
 
 from .errors import ImageError
 from .images import ink_bounding_box, preprocess, preprocess_ink
+from .network import NOT_A_DIGIT
 
 CANVAS = 96  # pictures are drawn on a white CANVAS x CANVAS square, in black
 FONT_DIR = Path("/usr/share/fonts/truetype")
@@ -411,3 +412,19 @@ def fragments(digits: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarra
         out[i] = preprocess_ink(inked)
         i += 1
     return out
+
+
+def with_outliers(images: np.ndarray, labels: np.ndarray, outlier_share: float,
+                  fragment_share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """images (n, 28, 28) and labels (n,) with generated non-digits and pieces of the
+    digits appended (label NOT_A_DIGIT), making up those shares of the result, drawn
+    from seeds derived from `seed` (as `train.fit` adds them: Config.outliers,
+    Config.fragments)."""
+    total = len(images) / (1 - outlier_share - fragment_share)
+    others = [training_set(round(total * outlier_share), np.random.default_rng([seed, 2]))]
+    if fragment_share:
+        others.append(fragments(images, round(total * fragment_share),
+                                np.random.default_rng([seed, 3])))
+    others = np.concatenate(others)
+    return (np.concatenate([images, others.astype(images.dtype)]),
+            np.concatenate([labels.astype(np.int64), np.full(len(others), NOT_A_DIGIT)]))
