@@ -159,6 +159,17 @@ class Model:
             return np.zeros((0, SIDE, SIDE), np.uint8)
         return np.stack(images)  # (n, 28, 28) uint8
 
+    def adapt(self, x: np.ndarray, y: np.ndarray, **options: Any) -> Model:
+        """A new Model taught the handwriting of images x (n, 28, 28), pixels 0..255 as
+        `predict` takes them, with digits y (n,); this one is unchanged. options: the
+        fields of `adapt.AdaptSettings` (steps=100, ...), and mnist= or base_name= as
+        `adapt.adapt_model` takes them."""
+        from .adapt import AdaptSettings, adapt_model
+
+        extra = {key: options.pop(key) for key in ("mnist", "replay", "base_name")
+                 if key in options}
+        return adapt_model(self, x, y, AdaptSettings(**options), **extra)
+
     def save(self, path: str | Path, stored_as: str | None = None) -> None:
         """Write this model to `path` atomically; checks the weights first.
         stored_as="float16" keeps float32 weights as float16 in the file (half the size)."""
