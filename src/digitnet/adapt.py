@@ -69,9 +69,13 @@ class AdaptSettings:
     lr: float = _f(0.003, "Adam's learning rate")
     weight: float = _f(0.5, "share of the loss on the user's examples; the rest is replay")
     pull: float = _f(0.0, "L2 pull of the changed weights toward the base model's")
-    replay: int = _f(2000, "MNIST training digits replayed against forgetting")
+    replay_digits: int = _f(2000, "MNIST training digits replayed against forgetting")
     replay_nondigits: int = _f(700, "generated non-digits replayed, taught to give uniform "
                                     "probabilities, so scribbles stay 'not a digit'")
+    replay_targets: str = _f("base", "what replayed pictures are taught: 'base', the base "
+                                     "model's own probabilities (learning without "
+                                     "forgetting); 'labels', their labels",
+                             ("base", "labels"))
     copies: int = _f(8, "distorted copies of each example added (small rotations, shifts, "
                         "shears), so a few examples cover more of the writer's variety")
     alpha: float = _f(4.0, "'prototypes' method: strength of the class means")
@@ -79,13 +83,16 @@ class AdaptSettings:
     seed: int = _f(0, "random seed for the replay sample and the order of steps")
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ConfigError(f"method must be one of {', '.join(METHODS)}; got {self.method!r}")
+        for f in dataclasses.fields(self):
+            choices = f.metadata["choices"]
+            if choices and getattr(self, f.name) not in choices:
+                raise ConfigError(f"{f.name} must be one of {', '.join(choices)}; got "
+                                  f"{getattr(self, f.name)!r}")
         for name in ("steps", "batch"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a whole number >= 1, got "
                                   f"{getattr(self, name)!r}")
-        for name in ("replay", "replay_nondigits", "copies"):
+        for name in ("replay_digits", "replay_nondigits", "copies"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be a whole number >= 0, got "
                                   f"{getattr(self, name)!r}")
@@ -102,7 +109,8 @@ class Replay:
     """What adaptation replays, prepared once per base model (the server shares it).
 
     x (r, 784) network inputs of the replayed pictures, y (r,) their labels
-    (NOT_A_DIGIT for non-digits); h (r, H) the base model's hidden layer on x; h_val
+    (NOT_A_DIGIT for non-digits); h (r, H) the base model's hidden layer on x and
+    p (r, 10) its probabilities, the targets of learning without forgetting; h_val
     (v, H) its hidden layer on the validation digits the base model held out, for
     measuring the reject threshold again (v = 0 when the model has none).
     """
@@ -110,6 +118,7 @@ class Replay:
     x: np.ndarray
     y: np.ndarray
     h: np.ndarray
+    p: np.ndarray
     x_val: np.ndarray
     h_val: np.ndarray
     reject_rate: float  # share of validation digits the threshold may decline (0: none)
@@ -137,7 +146,7 @@ def prepare_replay(model: Any, mnist: Any, settings: AdaptSettings) -> Replay:
     config = model.config
     rng = np.random.default_rng([settings.seed, 35])
     keep, held = train.held_out(len(mnist.x_train), config)
-    rows = rng.choice(keep, min(settings.replay, len(keep)), replace=False)
+    rows = rng.choice(keep, min(settings.replay_digits, len(keep)), replace=False)
     images = [mnist.x_train[rows]]
     labels = [mnist.y_train[rows].astype(np.int64)]
     if settings.replay_nondigits:
@@ -148,21 +157,40 @@ def prepare_replay(model: Any, mnist: Any, settings: AdaptSettings) -> Replay:
     rate = config.reject_rate if config.val_split and "reject_threshold" in model.metadata \
         else 0.0
     x_val = network_inputs(mnist.x_train[held], config) if rate else x[:0]
-    return Replay(x, np.concatenate(labels)[order], hidden(model.params, x), x_val,
+    h = hidden(model.params, x)
+    z = h @ model.params["W2"] + model.params.get("b2", 0)
+    return Replay(x, np.concatenate(labels)[order], h, network.softmax(z), x_val,
                   hidden(model.params, x_val), rate)
 
 
-def _delta(z: np.ndarray, y: np.ndarray, n_user: int, weight: float,
-           smoothing: float) -> tuple[float, np.ndarray]:
+def _soft_cross_entropy(z: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean cross-entropy of softmax(z) (n, 10) against target distributions (n, 10),
+    and its gradient (softmax(z) - target) / n, as `network.softmax_cross_entropy`."""
+    shifted = z - z.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    loss = -float(np.einsum("ij,ij->", target, log_p)) / len(z)
+    return loss, (np.exp(log_p) - target) / len(z)
+
+
+def _delta(z: np.ndarray, y: np.ndarray, n_user: int, weight: float, smoothing: float,
+           soft: np.ndarray | None = None) -> tuple[float, np.ndarray]:
     """Loss and dLoss/dz (n, 10) of the weighted cross-entropy: rows [:n_user] are the
-    user's examples (share `weight` of the loss), the rest replay (share 1 - weight).
-    Each part is a mean, so 3 examples weigh as much as 100 would."""
+    user's examples (share `weight` of the loss) against their labels y[:n_user], the
+    rest replay (share 1 - weight) against the labels y[n_user:] or, when given, the
+    target distributions `soft` (n - n_user, 10). Each part is a mean, so 3 examples
+    weigh as much as 100 would."""
     loss_u, dz_u = network.softmax_cross_entropy(z[:n_user], y[:n_user], smoothing)
     if n_user == len(z):
         return weight * loss_u, dz_u * weight
-    loss_r, dz_r = network.softmax_cross_entropy(z[n_user:], y[n_user:], smoothing)
+    loss_r, dz_r = (_soft_cross_entropy(z[n_user:], soft) if soft is not None else
+                    network.softmax_cross_entropy(z[n_user:], y[n_user:], smoothing))
     return (weight * loss_u + (1 - weight) * loss_r,
             np.concatenate([dz_u * weight, dz_r * (1 - weight)]))
+
+
+def _soft(replay: Replay, rows: slice | np.ndarray, s: AdaptSettings) -> np.ndarray | None:
+    """The replay targets of these rows when they are the base's probabilities."""
+    return replay.p[rows] if s.replay_targets == "base" else None
 
 
 def _pull(grads: Params, params: Params, base: Params, strength: float) -> None:
@@ -192,7 +220,8 @@ def _output(params: Params, h_user: np.ndarray, y: np.ndarray, replay: Replay,
         z = np.concatenate([part @ head["W2"] for part in h])  # (n + b, 10): forward's
         if "b2" in head:                                        # last line
             z += head["b2"]
-        _, dz = _delta(z, np.concatenate([y, replay.y[rows]]), len(y), s.weight, smoothing)
+        _, dz = _delta(z, np.concatenate([y, replay.y[rows]]), len(y), s.weight, smoothing,
+                       _soft(replay, rows, s))
         grads = {"W2": h[0].T @ dz[: len(y)] + h[1].T @ dz[len(y):]}  # backward's layer 2
         if "b2" in head:
             grads["b2"] = dz.sum(axis=0)
@@ -213,7 +242,7 @@ def _both(params: Params, x_user: np.ndarray, y: np.ndarray, replay: Replay,
         xb = np.concatenate([x_user[mine], replay.x[rows]])
         yb = np.concatenate([y[mine], replay.y[rows]])
         h, z = network.forward(new, xb)
-        _, dz = _delta(z, yb, len(mine), s.weight, smoothing)
+        _, dz = _delta(z, yb, len(mine), s.weight, smoothing, _soft(replay, rows, s))
         grads = network.backward(new, xb, h, dz)
         _pull(grads, new, params, s.pull)
         optim.update(new, grads, state, "adam", s.lr)
@@ -230,7 +259,7 @@ def _prototypes(params: Params, h_user: np.ndarray, y: np.ndarray, replay: Repla
     means = np.stack([h_user[y == c].mean(axis=0) for c in shown])  # (k, H)
     squares = np.einsum("kh,kh->k", means, means)
     scale = max(float(squares.mean()), 1e-12)
-    new = {name: a.copy() for name, a in params.items()}
+    new = {**params, **{name: params[name].copy() for name in ("W2", "b2") if name in params}}
     new["W2"][:, shown] += (s.alpha / scale * means.T).astype(new["W2"].dtype)
     if "b2" in new:
         new["b2"][shown] -= (s.alpha / scale * squares / 2).astype(new["b2"].dtype)
@@ -250,7 +279,7 @@ def _featuremap(params: Params, h_user: np.ndarray, y: np.ndarray, replay: Repla
         h = np.concatenate([h_user, replay.h[rows]])
         w, b = w2 * (1 + shift["a"])[:, None], b2 + shift["t"] @ w2
         _, dz = _delta(h @ w + b, np.concatenate([y, replay.y[rows]]), len(y), s.weight,
-                       smoothing)
+                       smoothing, _soft(replay, rows, s))
         grad_w, grad_b = h.T @ dz, dz.sum(axis=0)  # gradients of the folded W2, b2
         grads = {"a": np.einsum("hk,hk->h", grad_w, w2), "t": w2 @ grad_b}
         _pull(grads, shift, zero, s.pull)
