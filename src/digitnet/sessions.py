@@ -200,18 +200,60 @@ def new_token() -> str:
     return secrets.token_urlsafe(18)
 
 
+def _openapi_teach() -> dict[str, Any]:
+    """The OpenAPI description of POST /api/teach's request body (parsed by hand)."""
+    row = {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 255},
+           "minItems": 28, "maxItems": 28}
+    digit = {"type": "integer", "minimum": 0, "maximum": 9, "description": "the right digit"}
+    image = {"type": "string", "pattern": "^data:image/(png|jpeg);base64,",
+             "description": "the picture as a PNG or JPEG data URL"}
+    pixels = {"type": "array", "items": row, "minItems": 28, "maxItems": 28,
+              "description": "a 28x28 network input, 0 = background, 255 = ink"}
+    one = {"title": "Example", "type": "object", "additionalProperties": False,
+           "required": ["digit"], "properties": {"digit": digit, "image": image,
+                                                 "pixels": pixels},
+           "oneOf": [{"required": ["image"]}, {"required": ["pixels"]}]}
+    many = {"title": "Examples", "type": "object", "additionalProperties": False,
+            "required": ["examples"], "properties": {"examples": {
+                "type": "array", "items": one, "minItems": 1, "maxItems": MAX_BATCH}}}
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": {"oneOf": [one, many]}}}}}
+
+
 def add_session_routes(app: Any, model: Model, name: str) -> None:
     """Register the routes above on the server's FastAPI app (server.create_app)."""
     from fastapi import Request
     from fastapi.responses import JSONResponse, Response
+    from pydantic import BaseModel, Field
 
     from .server import (
+        ErrorMessage,
+        Prediction,
         RequestError,
+        _get,
         _in_worker,
         image_from_data_url,
         image_to_input,
         pixels_from_json,
     )
+
+    class SessionInfo(BaseModel):
+        examples: int = Field(ge=0, description="corrections this session keeps")
+        per_digit: list[int] = Field(min_length=10, max_length=10,
+                                     description="how many of each digit 0..9")
+        adapted: bool = Field(description="this session's guesses use its adapted model")
+        can_adapt: bool = Field(description="the served model can be adapted at all")
+        refusal: str | None = Field(description="why it cannot, else null")
+        note: str = Field(description="where corrections are kept")
+
+    class TeachResult(SessionInfo):
+        prediction: Prediction = Field(description="the new guess on the (last) picture")
+
+    class Forgotten(BaseModel):
+        forgotten: bool = Field(description="this session had corrections, now dropped")
+
+    def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+        return {code: {"model": ErrorMessage} for code in codes}
 
     sessions = Sessions(model, name)
     app.state.sessions = sessions
@@ -244,6 +286,9 @@ def add_session_routes(app: Any, model: Model, name: str) -> None:
             raise RequestError(400, "body is not valid JSON") from None
         if not isinstance(payload, dict):
             raise RequestError(422, "body must be a JSON object")
+        if "examples" in payload and len(payload) > 1:
+            raise RequestError(422, "send either 'examples' alone, or one example's 'digit' "
+                                    "and 'image'")
         listed = payload.get("examples") if "examples" in payload else [payload]
         if not isinstance(listed, list) or not 1 <= len(listed) <= MAX_BATCH:
             raise RequestError(422, f"examples must be a list of 1 to {MAX_BATCH} examples")
@@ -278,10 +323,16 @@ def add_session_routes(app: Any, model: Model, name: str) -> None:
         response.delete_cookie(COOKIE)
         return response
 
-    app.post("/api/teach", summary="Teach this session's model that a picture is a digit")(teach)
-    app.get("/api/session", summary="What this session has taught")(session_info)
-    app.get("/api/session/model", summary="This session's adapted model (.npz)")(download)
-    app.delete("/api/session", summary="Forget this session's corrections")(reset)
+    app.post("/api/teach", response_model=TeachResult, responses=errors(400, 409, 413, 422),
+             openapi_extra=_openapi_teach(),
+             summary="Teach this session's model that a picture is a digit")(teach)
+    _get(app, "/api/session", session_info, response_model=SessionInfo,
+         summary="What this session has taught")
+    _get(app, "/api/session/model", download, summary="This session's adapted model (.npz)",
+         responses={200: {"content": {"application/octet-stream": {}}}, **errors(404)},
+         response_class=Response)
+    app.delete("/api/session", response_model=Forgotten,
+               summary="Forget this session's corrections")(reset)
 
 
 def session_model(request: Any) -> Model:
