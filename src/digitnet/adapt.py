@@ -7,16 +7,20 @@
 A person who writes 7 with a bar writes every 7 with a bar. The hidden layer of a
 network trained on MNIST already describes such a digit well; what it lacks is an output
 layer that maps that description to "7". So the default method, "output", keeps W1 and b1
-and retrains only the output layer (W2 (H, 10), b2 (10,)) on softmax cross-entropy:
+and retrains only the output layer (W2 (H, 10), b2 (10,)) by Adam:
 
-    loss = weight * CE(user's examples) + (1 - weight) * CE(replay) + pull/2 ||W2 - W2_base||^2
+    loss = weight * CE(user's examples, their labels)
+         + (1 - weight) * CE(replayed pictures, the base model's own probabilities)
 
+Each of the user's examples comes with `copies` randomly distorted copies (small
+rotations, shears, shifts), so three examples of a 7 say more about the writer's 7s.
 The replay set is a fixed sample of MNIST training digits (never the validation digits
-the base model held out) and of generated non-digits taught to give uniform probabilities
-(as `robust` training did), so the network neither forgets MNIST nor starts calling
-scribbles digits. With W1 fixed the hidden layer of every replayed picture is computed
-once (`Replay`), and each step is two small (r, H) x (H, 10) products: a correction on
-the web page takes milliseconds.
+the base model held out) and of generated non-digits. Their targets are what the base
+model itself answered on them, "learning without forgetting" (Li and Hoiem, 2016): the
+adapted network is asked to keep the base's answers wherever the writer gives no reason
+to change them, including its doubt about scribbles. With W1 fixed the hidden layer of
+every replayed picture is computed once (`Replay`), and each step is a few small
+(b, H) x (H, 10) products: a correction on the web page takes a fraction of a second.
 
 Three other methods are kept so their comparison can be rerun (`benchmarks/adapt.py
 --compare`; the figures are in docs/adapt.md):
@@ -40,6 +44,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +52,7 @@ import numpy as np
 
 from . import network, nondigits, optim, threads, train
 from .augment import Augmentation, augment
-from .constants import CLASSES, SIDE
+from .constants import CLASSES, PIXELS, SIDE
 from .errors import ConfigError
 from .inputs import check_pixels, network_inputs
 from .modelfile import as_stored
@@ -69,8 +74,8 @@ class AdaptSettings:
     lr: float = _f(0.003, "Adam's learning rate")
     weight: float = _f(0.5, "share of the loss on the user's examples; the rest is replay")
     pull: float = _f(0.0, "L2 pull of the changed weights toward the base model's")
-    replay_digits: int = _f(2000, "MNIST training digits replayed against forgetting")
-    replay_nondigits: int = _f(700, "generated non-digits replayed, taught to give uniform "
+    replay_digits: int = _f(1500, "MNIST training digits replayed against forgetting")
+    replay_nondigits: int = _f(400, "generated non-digits replayed, taught to give uniform "
                                     "probabilities, so scribbles stay 'not a digit'")
     replay_targets: str = _f("base", "what replayed pictures are taught: 'base', the base "
                                      "model's own probabilities (learning without "
@@ -147,20 +152,25 @@ def prepare_replay(model: Any, mnist: Any, settings: AdaptSettings) -> Replay:
     rng = np.random.default_rng([settings.seed, 35])
     keep, held = train.held_out(len(mnist.x_train), config)
     rows = rng.choice(keep, min(settings.replay_digits, len(keep)), replace=False)
-    images = [mnist.x_train[rows]]
-    labels = [mnist.y_train[rows].astype(np.int64)]
-    if settings.replay_nondigits:
-        images.append(nondigits.training_set(settings.replay_nondigits, rng))
-        labels.append(np.full(settings.replay_nondigits, network.NOT_A_DIGIT))
-    order = rng.permutation(sum(len(part) for part in labels))  # digits and non-digits mixed
-    x = network_inputs(np.concatenate(images)[order], config)
-    rate = config.reject_rate if config.val_split and "reject_threshold" in model.metadata \
-        else 0.0
-    x_val = network_inputs(mnist.x_train[held], config) if rate else x[:0]
+    with ThreadPoolExecutor(1) as pool:  # non-digits are drawn (Pillow, NumPy) while the
+        # validation digits go through the network (BLAS): the two overlap on two cores
+        drawn = pool.submit(nondigits.training_set, settings.replay_nondigits,
+                            np.random.default_rng([settings.seed, 35, 1]))
+        rate = config.reject_rate if config.val_split and "reject_threshold" in model.metadata \
+            else 0.0
+        x_val = network_inputs(mnist.x_train[held], config) if rate else \
+            np.zeros((0, PIXELS), config.dtype)
+        h_val = hidden(model.params, x_val)
+        images = np.concatenate([mnist.x_train[rows], drawn.result()])
+    labels = np.concatenate([mnist.y_train[rows].astype(np.int64),
+                             np.full(settings.replay_nondigits, network.NOT_A_DIGIT)])
+    order = rng.permutation(len(labels))  # digits and non-digits mixed
+    x = network_inputs(images[order], config)
     h = hidden(model.params, x)
     z = h @ model.params["W2"] + model.params.get("b2", 0)
-    return Replay(x, np.concatenate(labels)[order], h, network.softmax(z), x_val,
-                  hidden(model.params, x_val), rate)
+    if _METHODS[settings.method][1]:  # W1 stays: its hidden layer h_val is all we need
+        x_val = x_val[:0]
+    return Replay(x, labels[order], h, network.softmax(z), x_val, h_val, rate)
 
 
 def _soft_cross_entropy(z: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
