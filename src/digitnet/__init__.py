@@ -20,9 +20,10 @@ per-sample SGD, fast), threads (BLAS threads from the free cores), augment
 network inputs), nondigits (generated non-digits), segment (a number's digits), config,
 train (the loop), modelfile (the file format), checkpoint (resumable training), model
 (the Model, its predictions and "builtin"), committee (networks averaged as one),
-classifier (the estimator), metrics,
+classifier (the estimator), adapt (a model taught one writer's handwriting), metrics,
 evaluation and report (figures and plots), export (ONNX), sweep and sweep_report
-(searches on Optuna), server (the web app of `digitnet serve`), cli.
+(searches on Optuna), sessions (the web app's per-browser adapted models), server (the web
+app of `digitnet serve`), cli and cli_adapt.
 """
 
 from .classifier import Classifier

@@ -75,8 +75,8 @@ class AdaptSettings:
     weight: float = _f(0.5, "share of the loss on the user's examples; the rest is replay")
     pull: float = _f(0.0, "L2 pull of the changed weights toward the base model's")
     replay_digits: int = _f(1500, "MNIST training digits replayed against forgetting")
-    replay_nondigits: int = _f(400, "generated non-digits replayed, taught to give uniform "
-                                    "probabilities, so scribbles stay 'not a digit'")
+    replay_nondigits: int = _f(400, "generated non-digits replayed, so scribbles stay 'not a "
+                                    "digit'")
     replay_targets: str = _f("base", "what replayed pictures are taught: 'base', the base "
                                      "model's own probabilities (learning without "
                                      "forgetting); 'labels', their labels",

@@ -5,6 +5,7 @@
     model.predict_proba(images)         # -> (n, 10)
     model.predict_images(["a.png"])     # pictures, preprocessed as MNIST was
     model.predict_digits(images)        # -> ([7, None, ...], digit scores (n,)): None = declined
+    model.adapt(images, labels)         # a new Model taught one writer's digits (adapt.py)
     model.save("copy.npz")
 
 A model declines a picture as "not a digit" when its digit score, the largest of its ten
