@@ -7,6 +7,7 @@
     digitnet read [MODEL] IMAGE... [--json] [--show-input DIR]
     digitnet export MODEL --onnx OUT.onnx
     digitnet committee MODEL MODEL... --out FILE [--float16]
+    digitnet adapt MODEL DIR --out FILE   (cli_adapt.py)
     digitnet serve [MODEL] [--host 127.0.0.1] [--port 8000]
     digitnet augment --out FILE.png [--preset best] ...
     digitnet sweep --study NAME --space FILE.toml [--storage URL] [--trials N] ...
@@ -111,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve_parser(sub)
     _add_augment_parser(sub)
     _add_sweep_parser(sub)
+    from .cli_adapt import add_adapt_parser  # digitnet adapt: its own module
+    add_adapt_parser(sub)
     return parser
 
 

@@ -13,6 +13,8 @@
                        (segment.read_number, the same as `digitnet read`)
     GET  /api/model    the model's metadata: architecture, test accuracy, training config
     GET  /healthz      {"status": "ok"}
+    POST /api/teach, GET and DELETE /api/session, GET /api/session/model: a browser
+                       session's corrections and the model adapted to them (sessions.py)
 
 Images go through `images.preprocess`, the same function the CLI uses. A 28x28 array is
 taken as the network's input as it is (an MNIST-style image), unless the request says
@@ -54,6 +56,7 @@ from .images import load_image, preprocess
 from .model import Model, load_model
 from .segment import read_number
 from .serve_guards import MAX_BODY_BYTES, BodyLimit, guarded_protocol
+from .sessions import add_session_routes, session_model
 from .terminal import shown
 
 MAX_IMAGE_PIXELS = 4096 * 4096  # larger images are refused from their header, before decoding
@@ -359,7 +362,7 @@ def reading(model: Model, data: bytes) -> dict[str, Any]:
 
 async def predict(request: Request) -> Response:
     pixels = await pixels_from_body(request)
-    return JSONResponse(prediction(request.app.state.model, pixels))
+    return JSONResponse(prediction(session_model(request), pixels))
 
 
 async def read(request: Request) -> Response:
@@ -367,7 +370,7 @@ async def read(request: Request) -> Response:
     if data is None:
         raise RequestError(422, "/api/read reads a picture: send 'image' (a data URL) or an "
                                 "uploaded file, not 'pixels'")
-    return JSONResponse(await _in_worker(request, reading, request.app.state.model, data))
+    return JSONResponse(await _in_worker(request, reading, session_model(request), data))
 
 
 async def get_model(request: Request) -> Response:
@@ -414,6 +417,7 @@ def create_app(model: Model, name: str = "model") -> FastAPI:
     _get(app, "/api/model", get_model, response_model=ModelInfo,
          summary="The served model's metadata")
     _get(app, "/healthz", healthz, response_model=Health, summary="Liveness check")
+    add_session_routes(app, model, name)  # "that's wrong, it's a 4": sessions.py
     pages = _page_files()
     _page_route(app, "/", "index.html", pages)
     _page_route(app, "/static/app.js", "app.js", pages)
