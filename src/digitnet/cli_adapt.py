@@ -28,16 +28,17 @@ DIGIT_FOLDERS = tuple(str(d) for d in range(CLASSES))
 def add_adapt_parser(sub: Any) -> None:
     """Register `digitnet adapt` on the CLI's subcommands."""
     from .adapt import AdaptSettings
-    from .cli import MODEL_HELP, _data_dir_argument
+    from .cli import _data_dir_argument
+    from .cli_help import HelpFormatter, model_argument
 
     adapt = sub.add_parser(
         "adapt", help="teach a model your handwriting from a few labelled pictures",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
         description="Adapt a model to one writer: DIR/0/*.png ... DIR/9/*.png hold pictures "
                     "of each digit (any of the digits, from one picture each). The new model "
                     "is an ordinary model file; it records its base model, the examples per "
                     "digit and these settings. See docs/adapt.md.")
-    adapt.add_argument("model", help=MODEL_HELP)
+    model_argument(adapt)
     adapt.add_argument("examples", type=Path, metavar="DIR",
                        help="folder with one subfolder per digit, named 0 to 9")
     adapt.add_argument("--out", type=Path, required=True, help="the adapted model file (.npz)")

@@ -226,9 +226,8 @@ def add_session_routes(app: Any, model: Model, name: str) -> None:
     from fastapi.responses import JSONResponse, Response
     from pydantic import BaseModel, Field
 
+    from .serve_schema import ErrorMessage, Prediction
     from .server import (
-        ErrorMessage,
-        Prediction,
         RequestError,
         _get,
         _in_worker,
