@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from digitnet import Classifier, network, nondigits, preset, train
+from digitnet import Classifier, network, nondigits, preset, reject, train
 from digitnet.inputs import network_inputs
 
 
@@ -55,7 +55,7 @@ def test_reject_threshold_declines_the_asked_share_of_validation_digits(mnist):
     config = preset("fast", hidden=32, epochs=2, val_split=400, reject_rate=0.05)
     result = train.fit(config, x, y)
     _, held = train.validation_indices(len(x), 400, np.random.default_rng([config.seed, 1]))
-    scores = train.digit_scores(result.params, network_inputs(x[held], config))
+    scores = reject.digit_scores(result.params, network_inputs(x[held], config))
     assert np.mean(scores < result.reject_threshold) == pytest.approx(0.05, abs=0.005)
     assert train.fit(preset("fast", hidden=32, epochs=1, val_split=400), x,
                      y).reject_threshold is None

@@ -25,7 +25,7 @@ MAX_CONNECTIONS = 4  # MAX_CONNECTIONS in the test server
 
 @pytest.fixture(scope="module")
 def port(model_file):
-    code = ("import sys, digitnet.server as s; "
+    code = ("import sys, digitnet.serve_guards as s; "
             f"s.HEADER_TIMEOUT = s.BODY_TIMEOUT = s.KEEP_ALIVE_TIMEOUT = {TIMEOUT}; "
             f"s.MAX_CONNECTIONS = {MAX_CONNECTIONS}; "
             "from digitnet.cli import main; sys.exit(main(sys.argv[1:]))")

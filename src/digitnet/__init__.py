@@ -20,10 +20,11 @@ per-sample SGD, fast), threads (BLAS threads from the free cores), augment
 network inputs), nondigits (generated non-digits), segment (a number's digits), config,
 train (the loop), modelfile (the file format), checkpoint (resumable training), model
 (the Model, its predictions and "builtin"), committee (networks averaged as one),
-classifier (the estimator), metrics,
+classifier (the estimator), adapt (a model taught one writer's handwriting), metrics,
 evaluation and report (figures and plots), export (ONNX), sweep and sweep_report
-(searches on Optuna), server (the web app of `digitnet serve`), cli_help (the words of
---help, and which argument is a model), cli.
+(searches on Optuna), sessions (the web app's per-browser adapted models), server (the web
+app of `digitnet serve`), cli_help (the words of --help, and which argument is a model),
+cli and cli_adapt.
 """
 
 from .classifier import Classifier

@@ -2,6 +2,7 @@
 
 The estimator holds a `Config` (built from a preset plus keyword overrides) and, once
 fitted, a `Model`; it adds no math of its own. The CLI's `train` command uses it too.
+`partial_fit` learns from a stream of batches, one update per call (docs/adapt.md).
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from . import train
+from . import optim, train
 from .config import PRESETS, Config
 from .constants import CLASSES
-from .inputs import check_pixels
+from .errors import TrainingDiverged
+from .inputs import check_pixels, network_inputs
 from .model import Model
 
 
@@ -56,6 +58,8 @@ class Classifier:
         if config.test_every_epoch); the other arguments are passed to `train.fit`.
         """
         x, y = _check_xy(x, y)
+        for name in ("state_", "classes_", "n_steps_"):  # a fit ends any partial_fit stream
+            self.__dict__.pop(name, None)
         result = train.fit(self.config, x, y, test=test, state=state, progress=progress,
                            on_epoch=on_epoch, on_interrupt=on_interrupt)
         self.model_ = Model.from_training(result, self.config)
@@ -63,6 +67,71 @@ class Classifier:
         self.history_ = result.history
         self.result_ = result
         return self
+
+    def partial_fit(self, x: np.ndarray, y: np.ndarray,
+                    classes: Any = None) -> Classifier:
+        """One update of the weights on the batch x (n, 28, 28) or (n, 784), pixels 0..255,
+        with labels y (n,), as scikit-learn's partial_fit: `classes` (the digits the stream
+        will hold, a subset of 0..9) is required on the first call and may be left out
+        after; the optimizer's buffers (momentum, Adam's moments) carry over from call to
+        call and are never reset. Calling it on the batches of an epoch in order does what
+        `fit` does for that epoch with shuffle off and a constant learning rate.
+
+        What scikit-learn's users tripped on, and what this one does:
+        - One pass, not a fit (scikit-learn #12505): each call is ONE step on the batch it
+          is given, at the constant learning rate config.lr (a schedule needs to know how
+          long training will be); call it as often as you want steps.
+        - Forgetting (#14469): a stream of only new digits overwrites what the network
+          knew. Mix earlier data into each batch, or use `Model.adapt`, which replays
+          MNIST and non-digits while it learns a writer's examples.
+        - Early stopping (#25693): partial_fit never holds out validation images or stops
+          by itself (config.val_split, early_stopping, augmentation and generated
+          non-digits belong to `fit`); measure `score` on your own held-out batch and stop
+          when it stalls.
+        After `fit`, partial_fit continues from the fitted weights with fresh optimizer
+        buffers (fit does not keep them).
+        """
+        x, y = _check_xy(x, y)
+        if not hasattr(self, "state_"):
+            self._start_stream(classes)
+        elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+            raise ValueError(f"classes {np.unique(classes).tolist()} differ from those of the "
+                             f"first call, {self.classes_.tolist()}")
+        unknown = np.setdiff1d(y, self.classes_)
+        if len(unknown):
+            raise ValueError(f"y holds digits {unknown.tolist()} not in classes "
+                             f"{self.classes_.tolist()}")
+        if not len(y):
+            return self
+        state, config = self.state_, self.config
+        inputs = network_inputs(x, config)
+        space = train._workspace(state.params, len(inputs))
+        loss = train.minibatch_step(state, inputs, y, config, config.lr, space)
+        if not np.isfinite(loss):
+            raise TrainingDiverged(f"partial_fit diverged: the loss became {loss}; try a "
+                                   f"lower learning rate than {config.lr:g}")
+        self.n_steps_ += 1
+        self.model_.metadata["partial_fit_steps"] = self.n_steps_
+        return self
+
+    def _start_stream(self, classes: Any) -> None:
+        """The first partial_fit: check `classes`, then start from fresh weights (or the
+        fitted ones) with zeroed optimizer buffers."""
+        if classes is None:
+            raise ValueError("classes must be given on the first call to partial_fit: the "
+                             "digits the stream will hold, e.g. classes=range(10)")
+        classes = np.unique(np.asarray(list(classes)))
+        if not len(classes) or not np.issubdtype(classes.dtype, np.integer) \
+                or classes.min() < 0 or classes.max() >= CLASSES:
+            raise ValueError(f"classes must be digits 0..{CLASSES - 1}, got {classes.tolist()}")
+        if hasattr(self, "model_"):
+            params = self.model_.params
+            state = train.TrainState(params, optim.init_state(params, self.config.optimizer),
+                                     np.random.default_rng(self.config.seed))
+        else:
+            state = train.new_state(self.config)
+            self.model_ = Model(state.params, self.config, {})
+        self.state_, self.classes_, self.n_steps_ = state, classes, 0
 
     def _fitted(self) -> Model:
         if not hasattr(self, "model_"):

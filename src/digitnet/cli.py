@@ -7,6 +7,7 @@
     digitnet read [MODEL] IMAGE... [--json] [--show-input DIR]
     digitnet export MODEL --onnx OUT.onnx
     digitnet committee MODEL MODEL... --out FILE [--float16]
+    digitnet adapt MODEL DIR --out FILE   (cli_adapt.py)
     digitnet serve [MODEL] [--host 127.0.0.1] [--port 8000]
     digitnet augment --out FILE.png [--preset best] ...
     digitnet sweep --study NAME --space FILE.toml [--storage URL] [--trials N] ...
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -36,11 +37,22 @@ from .cli_help import HelpFormatter
 from .config import PRESETS, Config
 from .constants import CLASSES, architecture
 from .errors import DigitnetError, OutputError, UsageError
-from .files import check_outputs, file_identities, is_one_of, json_text, write_text
+from .files import check_outputs, json_text, write_text
+from .show_input import ShowInput
+from .terminal import (
+    StdoutError,
+    Terminated,
+    guarded_stdout,
+    shown,
+    shown_lines,
+    sigterm_as_interrupt,
+    silence_stdout,
+)
 from .version import __version__
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process killed by it
 
 
 # What a checkpoint fixes: its arrays' shapes and dtype, the inputs they were trained on,
@@ -100,22 +112,33 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve_parser(sub)
     _add_augment_parser(sub)
     _add_sweep_parser(sub)
+    from .cli_adapt import add_adapt_parser  # digitnet adapt: its own module
+    add_adapt_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        return args.run(args, parser)
+        with guarded_stdout(), sigterm_as_interrupt():
+            args = parser.parse_args(argv)
+            return args.run(args, parser)
     except DigitnetError as e:
-        print(f"digitnet: error: {e}", file=sys.stderr)
+        if isinstance(e, StdoutError):
+            silence_stdout()
+        print(f"digitnet: error: {shown(e)}", file=sys.stderr)
         return EXIT_ERROR
+    except Terminated:
+        print("digitnet: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("digitnet: interrupted by user", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except MemoryError:
+        print("digitnet: error: out of memory", file=sys.stderr)
+        return EXIT_ERROR
     except BrokenPipeError:  # output piped into a reader that stopped early, e.g. `| head`
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        silence_stdout()
         return EXIT_ERROR
 
 
@@ -230,13 +253,13 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     def on_interrupt(saved) -> None:
         save_checkpoint(checkpoint, saved, config, meta)
         print(f"\nTraining interrupted by user after epoch {saved.epoch} of {config.epochs}; "
-              f"checkpoint saved to {checkpoint}. Resume with: digitnet train --resume "
-              f"{checkpoint}", file=sys.stderr)
+              f"checkpoint saved to {shown(checkpoint)}. Resume with: digitnet train "
+              f"--resume {shown(checkpoint)}", file=sys.stderr)
 
     if not args.quiet:
         resumed = f", resuming after epoch {state.epoch}" if state is not None else ""
         print(f"training {architecture(config.hidden)} ({config.preset} preset{resumed}) on "
-              f"{data.source}: {len(data.x_train) - config.val_split} train, "
+              f"{shown(data.source)}: {len(data.x_train) - config.val_split} train, "
               f"{config.val_split} validation, {len(data.x_test)} test images", flush=True)
     clf = Classifier(config).fit(
         data.x_train, data.y_train, test=(data.x_test, data.y_test), state=state,
@@ -253,7 +276,7 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
           f"{model.metadata['test_loss']:.4f}  train time {result.train_seconds:.1f}s{stop}")
     if args.out is not None:
         model.save(args.out, stored_as="float16" if args.float16 else None)
-        print(f"model saved to {args.out}")
+        print(f"model saved to {shown(args.out)}")
     else:
         print("the model was not kept: add --out FILE.npz to save it")
     if args.metrics_json is not None:
@@ -269,7 +292,7 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         plot_learning_curves(result.history, args.plot,
                              f"Learning curves ({architecture(config.hidden)}, "
                              f"{config.preset} preset, {data.source})")
-        print(f"learning curves written to {args.plot}")
+        print(f"learning curves written to {shown(args.plot)}")
     return 0
 
 
@@ -374,7 +397,7 @@ def cmd_evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     if to_stdout:
         sys.stdout.write(figures)
         return 0
-    print(format_text(evaluation))
+    print(shown_lines(format_text(evaluation)))
     if args.json is not None:
         write_text(args.json, figures, "JSON")
     return 0
@@ -396,8 +419,8 @@ def cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     written = write_report(model, evaluation, images, args.out, Path(args.model).name)
     print(f"test accuracy {100 * evaluation.accuracy:.2f}%  test loss {evaluation.loss:.4f}  "
           f"({len(images)} images from {evaluation.source})")
-    print(f"report written to {args.out}: {', '.join(written)}")
-    print(f"open {written['index.html']} in a browser")
+    print(f"report written to {shown(args.out)}: {', '.join(written)}")
+    print(f"open {shown(written['index.html'])} in a browser")
     return 0
 
 
@@ -439,7 +462,7 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     model = load_model(args.model)
     records = _each_image(args.images, preprocess_file, key="input")
     ok = [r for r in records if "error" not in r]
-    outputs = _Outputs(args.show_input, args.images, args.model)
+    outputs = ShowInput(args.show_input, args.images, _model_file(args.model))
     inputs = [r.pop("input") for r in ok]  # (28, 28) uint8 each
     if ok:
         probabilities = model.predict_proba(np.stack(inputs))  # (n, 10)
@@ -459,10 +482,10 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
 
     def line(record: dict[str, Any]) -> str:
         if record["digit"] is None:
-            return f"{record['file']}: not a digit (score {record['digit_score']:.2f})"
+            return f"{shown(record['file'])}: not a digit (score {record['digit_score']:.2f})"
         ranked = ", ".join(f"{t['digit']} ({percent(t['probability'], 1)})"
                            for t in record["top_k"])
-        return f"{record['file']}: {ranked}"
+        return f"{shown(record['file'])}: {ranked}"
 
     return _print_records(records, args.json, line)
 
@@ -485,13 +508,13 @@ def _print_records(records: list[dict[str, Any]], as_json: bool,
     failed = 0
     for record in records:
         if "error" in record:
-            print(f"digitnet: error: {record['error']}", file=sys.stderr)
+            print(f"digitnet: error: {shown(record['error'])}", file=sys.stderr)
             failed += 1
             continue
         if not as_json:
             print(line(record))
         if "input_image_error" in record:  # answered, but --show-input could not write
-            print(f"digitnet: error: {record['input_image_error']}", file=sys.stderr)
+            print(f"digitnet: error: {shown(record['input_image_error'])}", file=sys.stderr)
             failed += 1
     if as_json:
         print(json_text(records, indent=2))
@@ -519,51 +542,6 @@ def _each_image(given: list[Path], work: Any, key: str) -> list[dict[str, Any]]:
             except ImageError as e:
                 records.append({"file": str(file), "error": str(e)})
     return records
-
-
-class _Outputs:
-    """Where --show-input writes: PNGs in one directory, created on demand.
-
-    A name is never reused within a run (-2, -3 ... suffixes), and never one of the input
-    pictures (given, or inside a given directory) or the model file, so writing cannot
-    replace a file being read (`files.file_identities` also knows hard links). Files are
-    written atomically and never through a symbolic link (an OutputError instead)."""
-
-    def __init__(self, directory: Path | None, inputs: list[Path], model: Path):
-        self.directory = directory
-        self.used: set[Path] = set()
-        files = [_model_file(str(model))]
-        for path in inputs:
-            try:
-                files.extend([path, *path.iterdir()] if path.is_dir() else [path])
-            except OSError:
-                files.append(path)
-        self.inputs = file_identities(files)
-        if directory is not None:
-            try:
-                directory.mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                raise OutputError(f"--show-input {directory}: cannot create the directory "
-                                  f"({e.strerror or e})") from None
-
-    def path_for(self, stem: str) -> Path:
-        """A fresh file name DIR/stem.png (or stem-2.png, ...) that is safe to write."""
-        assert self.directory is not None
-        stem, n = stem or "image", 1
-        path = self.directory / f"{stem}.png"
-        while path in self.used or is_one_of(path, self.inputs):
-            n += 1
-            path = self.directory / f"{stem}-{n}.png"
-        self.used.add(path)
-        return path
-
-    def save(self, pixels: Any, stem: str, scale: int = 1) -> Path:
-        """Write a (h, w) uint8 gray or (h, w, 3) RGB picture as DIR/stem.png; returns it."""
-        from .images import save_png
-
-        path = self.path_for(stem)
-        save_png(pixels, path, scale=scale)
-        return path
 
 
 def _add_read_parser(sub: Any) -> None:
@@ -594,7 +572,7 @@ def cmd_read(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     cli_help.model_and_images(args, parser)
     model = load_model(args.model)
-    outputs = _Outputs(args.show_input, args.images, args.model)
+    outputs = ShowInput(args.show_input, args.images, _model_file(args.model))
     unsaved: dict[Path, str] = {}  # file -> why its --show-input pictures were not written
 
     def read(path: Path) -> Any:
@@ -605,7 +583,7 @@ def cmd_read(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             raise ImageError(f"{path}: {e}") from None
         if args.show_input is not None:
             try:
-                _show_reading(outputs, path, picture, reading)
+                outputs.save_reading(path, picture, reading)
             except OutputError as e:
                 unsaved[path] = str(e)
         return reading
@@ -621,42 +599,20 @@ def cmd_read(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         sure = ", ".join(percent(d["probability"], 0) + "?" * d["doubtful"]
                          for d in record["digits"])
         if record["number"] is None:  # words, a face, stars, a scribble
-            return f"{record['file']}: not a number ({sure})"
-        return f"{record['file']}: {record['number']} ({sure})"
+            return f"{shown(record['file'])}: not a number ({sure})"
+        return f"{shown(record['file'])}: {record['number']} ({sure})"
 
     return _print_records(records, args.json, line)
-
-
-def _show_reading(outputs: _Outputs, path: Path, picture: Any, reading: Any) -> None:
-    """Write the picture with each digit's numbered box, and each digit's 28x28 input."""
-    import numpy as np
-    from PIL import ImageDraw
-
-    boxed = picture.convert("RGB")
-    draw = ImageDraw.Draw(boxed)
-    width = max(1, round(max(boxed.size) / 400))
-    for k, digit in enumerate(reading.digits, 1):
-        x0, y0, x1, y1 = digit.box
-        draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=(220, 30, 30), width=width)
-        draw.text((x0 + width + 1, y0 + width + 1), str(k), fill=(220, 30, 30))
-    pictures = [(np.asarray(boxed), f"{path.stem}-boxes")]
-    pictures += [(d.pixels, f"{path.stem}-digit{k}") for k, d in enumerate(reading.digits, 1)]
-    failures = []
-    for pixels, stem in pictures:  # one that cannot be written does not stop the others
-        try:
-            outputs.save(pixels, stem)
-        except OutputError as e:
-            failures.append(str(e))
-    if failures:
-        raise OutputError("; ".join(failures))
 
 
 def _add_export_parser(sub: Any) -> None:
     export = sub.add_parser(
         "export", help="write a model as a standard ONNX graph",
-        description="Convert a model file to ONNX (MatMul/Add/Relu/Softmax, float32, dynamic "
-                    "batch). Input 'pixels': float32 (N, 784) on 0..255, the flattened output "
-                    "of digitnet.preprocess. Output 'probabilities': float32 (N, 10).")
+        description="Convert a model file to ONNX (standard ops, float32, dynamic batch; "
+                    "the deskew too, for models trained with it). Input 'pixels': float32 "
+                    "(N, 784) on 0..255, the flattened output of digitnet.preprocess. Outputs "
+                    "'probabilities' and 'logits': float32 (N, 10). The reject threshold is "
+                    "in the file's metadata.")
     cli_help.model_argument(export)
     export.add_argument("--onnx", type=Path, required=True, metavar="OUT",
                         help="where to write the .onnx file")
@@ -670,7 +626,7 @@ def cmd_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     check_outputs([("--onnx", args.onnx)], [("model file", _model_file(args.model))])
     model = load_model(args.model)
     export_onnx(model, args.onnx)
-    print(f"ONNX model written to {args.onnx}")
+    print(f"ONNX model written to {shown(args.onnx)}")
     return 0
 
 
@@ -692,22 +648,22 @@ def _add_committee_parser(sub: Any) -> None:
 
 
 def cmd_committee(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from .committee import combine
+    from .committee import combine, load_members
     from .data import data_files, load_mnist
-    from .model import load_model
 
     check_outputs([("--out", args.out)], [
         *(("model file", _model_file(name)) for name in args.models),
         *(("data file", path) for path in data_files(args.data_dir))])
-    members = [load_model(name) for name in args.models]
+    data = load_mnist(args.data_dir)
+    members = load_members(args.models, data)
     stored_as = "float16" if args.float16 else None
-    model = combine(members, load_mnist(args.data_dir), stored_as=stored_as)
+    model = combine(members, data, stored_as=stored_as)
     model.save(args.out, stored_as=stored_as)
     line = f"committee of {len(members)} ({architecture(model.hidden)}): test accuracy " \
            f"{100 * model.metadata['test_accuracy']:.2f}%"
     if "reject_threshold" in model.metadata:
         line += f", reject_threshold {model.reject_threshold:.4f}"
-    print(f"{line}; written to {args.out}")
+    print(f"{line}; written to {shown(args.out)}")
     return 0
 
 
@@ -723,7 +679,7 @@ def _add_augment_parser(sub: Any) -> None:
                          help="augmentation settings to start from")
     augment.add_argument("--samples", type=int, default=8, help="training images (rows)")
     augment.add_argument("--copies", type=int, default=9, help="distortions of each (columns)")
-    augment.add_argument("--seed", type=int, default=0, help="random seed for the distortions")
+    augment.add_argument("--seed", type=_seed, default=0, help="random seed for the distortions")
     _config_flags(augment, only=AUGMENT_FIELDS)
     augment.set_defaults(run=cmd_augment)
 
@@ -746,7 +702,7 @@ def cmd_augment(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
                        labels=labels)
     save_png(255 - grid, args.out, scale=3)  # dark ink on white, enlarged
     print(f"{args.samples} x {args.copies} distortions ({config.augmentation}) written to "
-          f"{args.out}")
+          f"{shown(args.out)}")
     return 0
 
 
@@ -795,21 +751,21 @@ def _add_sweep_parser(sub: Any) -> None:
     sweep.add_argument("--storage", default=None, metavar="URL", help=storage_help)
     sweep.add_argument("--trials", type=_positive_int, default=20, metavar="N",
                        help="trials to run in this process")
-    sweep.add_argument("--timeout", type=float, default=None, metavar="S",
+    sweep.add_argument("--timeout", type=_seconds, default=None, metavar="S",
                        help="start no new trial after S seconds")
     sweep.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="how to pick settings")
     sweep.add_argument("--pruner", choices=PRUNERS, default="median",
                        help="'median' stops a trial whose validation accuracy is below the "
                             "median of earlier trials at the same epoch")
-    sweep.add_argument("--seed", type=int, default=None,
+    sweep.add_argument("--seed", type=_seed, default=None,
                        help="seed of the sampler (give each worker its own)")
     sweep.add_argument("--train-subset", type=_positive_int, default=None, metavar="N",
                        help="train on the first N training images only (validation is held "
                             "out from these), for quick searches")
     _data_dir_argument(sweep)
-    sweep.add_argument("--heartbeat-interval", type=_positive_int, default=HEARTBEAT_INTERVAL,
+    sweep.add_argument("--heartbeat-interval", type=_interval, default=HEARTBEAT_INTERVAL,
                        metavar="S", help="seconds between a running trial's heartbeats")
-    sweep.add_argument("--grace-period", type=_positive_int, default=GRACE_PERIOD, metavar="S",
+    sweep.add_argument("--grace-period", type=_interval, default=GRACE_PERIOD, metavar="S",
                        help="a trial with no heartbeat for S seconds is failed and retried")
     sweep.add_argument("--json", action="store_true",
                        help="print this worker's trials and the best as JSON on stdout (trial "
@@ -863,6 +819,19 @@ def _whole_number(what: str, low: int, high: int | None = None):
 
 _port = _whole_number("port", 0, 65535)
 _positive_int = _whole_number("value", 1)
+_seed = _whole_number("seed", 0, 2**32 - 1)  # what NumPy's and Optuna's generators take
+_interval = _whole_number("seconds", 1, 86400)
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"invalid seconds {text!r}: expected a number > 0")
+    return value
 
 
 def cmd_sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -873,7 +842,7 @@ def cmd_sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if value is None:
             parser.error(f"{flag} is required (or an action: show, best, report)")
     sweep.require_optuna()
-    space = sweep.load_space(args.space)  # every error before anything runs
+    space = sweep.load_space(args.space, args.sampler)  # every error before anything runs
     data = load_mnist(args.data_dir)
     n = min(args.train_subset or len(data.x_train), len(data.x_train))
     if space.config({}).val_split >= n:
@@ -951,7 +920,7 @@ def cmd_sweep_best(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     text = to_toml(config.to_dict(), comment)
     write_text(args.out, text, "config")
     print(f"trial {best['number']} (validation {100 * best['value']:.2f}%) written to "
-          f"{args.out}")
+          f"{shown(args.out)}")
     return 0
 
 
@@ -963,6 +932,6 @@ def cmd_sweep_report(args: argparse.Namespace, parser: argparse.ArgumentParser) 
     require_matplotlib()
     with sweep.storage_failures(args.storage):
         written = write_report(sweep.load_study(args.study, args.storage), args.out)
-    print(f"report written to {args.out}: {', '.join(written)}")
-    print(f"open {written['index.html']} in a browser")
+    print(f"report written to {shown(args.out)}: {', '.join(written)}")
+    print(f"open {shown(written['index.html'])} in a browser")
     return 0

@@ -26,8 +26,9 @@ from typing import Any
 from .config import Config
 from .data import Mnist
 from .errors import ConfigError
-from .model import Model
-from .modelfile import as_stored
+from .files import json_text
+from .model import Model, model_path
+from .modelfile import MAX_METADATA_BYTES, as_stored, read_model_header
 from .network import side_by_side
 from .train import measure
 
@@ -36,7 +37,25 @@ from .train import measure
 MUST_AGREE = ("input_scale", "deskew", "biases", "dtype", "loss", "val_split")
 
 
-def member_summary(model: Model) -> dict[str, Any]:
+METADATA_MARGIN = 16 * 1024  # bytes of a committee's metadata besides its members' entries
+
+
+@dataclasses.dataclass(frozen=True)
+class Member:
+    """A member as its file's header describes it, before any weight is read."""
+
+    config: Config
+    metadata: dict[str, Any]
+
+
+def load_members(names: list[str], data: Mnist) -> list[Model]:
+    """Load the models a committee is made of: every file's header is checked first, and
+    the members against each other (`check_members`), before any file's weights are read."""
+    check_members([Member(*read_model_header(model_path(name))) for name in names], data)
+    return [Model.load(name) for name in names]
+
+
+def member_summary(model: Model | Member) -> dict[str, Any]:
     """What the committee's metadata keeps of one member: its config and its figures."""
     keep = ("test_accuracy", "test_loss", "train_seconds", "reject_threshold", "history",
             "created", "digitnet_version")
@@ -44,8 +63,9 @@ def member_summary(model: Model) -> dict[str, Any]:
             **{key: model.metadata[key] for key in keep if key in model.metadata}}
 
 
-def check_members(members: list[Model], data: Mnist) -> None:
-    """Raise ConfigError naming the first field on which the members cannot be averaged."""
+def check_members(members: list[Model] | list[Member], data: Mnist) -> None:
+    """Raise ConfigError naming the first field on which the members cannot be averaged,
+    or when the committee would be too wide or its metadata too large for a model file."""
     if len(members) < 2:
         raise ConfigError("a committee needs at least two models")
     first = members[0].config
@@ -63,6 +83,16 @@ def check_members(members: list[Model], data: Mnist) -> None:
         trained_on = model.metadata.get("data_sha256")
         if trained_on is not None and trained_on != data.sha256:
             raise ConfigError(f"model {i} was trained on other data than the MNIST files given")
+    hidden = sum(model.config.hidden for model in members)
+    try:
+        dataclasses.replace(first, hidden=hidden)
+    except ValueError as e:
+        raise ConfigError(f"the committee would have {hidden:,} hidden units: {e}") from None
+    size = len(json_text([member_summary(m) for m in members]).encode()) + METADATA_MARGIN
+    if size > MAX_METADATA_BYTES:
+        raise ConfigError(f"the committee's metadata (each member's config and history) would "
+                          f"take about {size:,} bytes, more than the {MAX_METADATA_BYTES:,} a "
+                          f"model file may hold")
 
 
 def combine(members: list[Model], data: Mnist, stored_as: str | None = None) -> Model:

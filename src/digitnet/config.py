@@ -15,6 +15,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,29 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
+
+
+MAX_HIDDEN = 100_000  # hidden units; W1 then takes 314 MB in float32
+MAX_WEIGHT_BYTES = 784 * MAX_HIDDEN * 4  # so float64 networks stop at 50,000 hidden units
+MAX_STEP_NUMBERS = 2**28  # batch_size x hidden: each step holds three such arrays (1 GiB each)
+MAX_EPOCHS = 2000  # their history (about 200 bytes an epoch) fits a model file's metadata
+MAX_THREADS = 1024
+
+# The largest value of each number field (the smallest is checked in __post_init__).
+# Beyond these a run would hang (a million dilation passes), take more memory than any
+# machine has, or overflow to NaN. (An input_scale that makes a network's values too large
+# for a model file is refused by `train.fit` from the initial weights, before training.)
+LIMITS: dict[str, float] = {
+    "hidden": MAX_HIDDEN, "init_scale": 1.0, "max_norm": 1e6,
+    "aug_rotation": 180.0, "aug_shear": 80.0, "aug_translate": 28.0,
+    "elastic_alpha": 1000.0, "elastic_sigma": 100.0, "aug_aspect": 2.0, "aug_pen": 10.0,
+    "aug_blur": 28.0, "outliers": 0.5, "fragments": 0.5, "epochs": MAX_EPOCHS,
+    "batch_size": 65536, "weight_decay": 1.0, "warmup_epochs": MAX_EPOCHS,
+    "step_every": MAX_EPOCHS, "step_gamma": 1.0, "val_split": 10_000_000,
+    "patience": MAX_EPOCHS, "seed": 2**32 - 1, "split_seed": 2**32 - 1,
+    "threads": MAX_THREADS,
+}
+MIN_ELASTIC_SIGMA = 0.1  # pixels; a narrower Gaussian underflows to NaN
 
 
 def _f(default: Any, help: str, choices: tuple | None = None) -> Any:
@@ -104,6 +129,8 @@ class Config:
             value = getattr(self, f.name)
             if choices and value not in choices:
                 raise ValueError(f"{f.name} must be one of {', '.join(choices)}; got {value!r}")
+            if f.type == "float" and isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{f.name} must be a finite number, got {value!r}")
         positive = {"hidden": self.hidden, "epochs": self.epochs, "batch_size": self.batch_size,
                     "lr": self.lr, "input_scale": self.input_scale, "patience": self.patience,
                     "step_every": self.step_every}
@@ -123,11 +150,39 @@ class Config:
                              f"be digits; got {self.outliers!r} + {self.fragments!r}")
         if self.split_seed < -1:
             raise ValueError(f"split_seed must be >= 0, or -1 for seed; got {self.split_seed!r}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed!r}")
+        if not self.step_gamma > 0:
+            raise ValueError(f"step_gamma must be > 0, got {self.step_gamma!r}")
+        if self.elastic_sigma < MIN_ELASTIC_SIGMA:
+            raise ValueError(f"elastic_sigma must be at least {MIN_ELASTIC_SIGMA}, got "
+                             f"{self.elastic_sigma!r}")
+        self._check_limits()
         if self.early_stopping and not self.val_split:
             raise ValueError("early_stopping needs a validation set: set val_split > 0")
         if self.reject_rate and not self.val_split:
             raise ValueError("reject_rate needs a validation set: set val_split > 0")
         self.augmentation  # noqa: B018  (validates the augmentation ranges)
+
+    def _check_limits(self) -> None:
+        """Raise ValueError naming the first number above its LIMITS entry, or a network
+        whose weights or training steps would be too large to hold."""
+        for name, highest in LIMITS.items():
+            value = getattr(self, name)
+            if value > highest:
+                raise ValueError(f"{name} must be at most {highest:g}, got {value!r}")
+        itemsize = 8 if self.dtype == "float64" else 4
+        if 784 * self.hidden * itemsize > MAX_WEIGHT_BYTES:
+            raise ValueError(
+                f"hidden {self.hidden} in {self.dtype} makes W1 take "
+                f"{784 * self.hidden * itemsize / 1e6:.0f} MB, more than the "
+                f"{MAX_WEIGHT_BYTES / 1e6:.0f} MB digitnet allows (float32 up to "
+                f"{MAX_WEIGHT_BYTES // (784 * 4):,} hidden units, float64 up to "
+                f"{MAX_WEIGHT_BYTES // (784 * 8):,})")
+        if self.batch_size * self.hidden > MAX_STEP_NUMBERS:
+            raise ValueError(f"batch_size {self.batch_size} x hidden {self.hidden} is more "
+                             f"than the {MAX_STEP_NUMBERS:,} numbers a training step may hold "
+                             f"(three arrays of that size); use a smaller batch")
 
     @property
     def augmentation(self) -> Augmentation:
@@ -228,21 +283,51 @@ def check_value(name: str, value: Any) -> Any:
     if (isinstance(value, bool) and kind != "bool") or not isinstance(value, _FIELD_TYPES[kind]):
         raise ConfigError(f"{name} must be {'an' if kind == 'int' else 'a'} {kind}, "
                           f"got {value!r}")
-    return float(value) if kind == "float" else value
+    if kind != "float":
+        return value
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        number = math.inf
+    if not math.isfinite(number):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
+    return number
+
+
+MAX_TABLE_BYTES = 1 << 20  # a config or search-space file is a few hundred bytes
 
 
 def read_table(path: Path, what: str, json_file: bool = False) -> Any:
     """The parsed contents of a TOML file (or a JSON file, if json_file); any error reading
-    or parsing it raises ConfigError naming the file and `what` it is."""
+    or parsing it raises ConfigError naming the file and `what` it is.
+
+    Only a regular file of at most MAX_TABLE_BYTES is read (checked before reading: a FIFO
+    would wait forever, /dev/zero never ends); nesting too deep to parse is an error too.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb", opener=_no_blocking) as f:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise ConfigError(f"{path}: {what} must be a regular file, not a device, FIFO "
+                                  f"or directory")
+            data = f.read(MAX_TABLE_BYTES + 1)
+        if len(data) > MAX_TABLE_BYTES:
+            raise ConfigError(f"{path}: {what} is larger than {MAX_TABLE_BYTES:,} bytes")
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: cannot read {what} "
                           f"({getattr(e, 'strerror', None) or e})") from None
     try:
         return json.loads(text) if json_file else tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, ValueError) as e:
-        raise ConfigError(f"{path}: not valid {'JSON' if json_file else 'TOML'}: {e}") from None
+    except (tomllib.TOMLDecodeError, ValueError, RecursionError) as e:
+        problem = "nested too deeply" if isinstance(e, RecursionError) else e
+        raise ConfigError(f"{path}: not valid {'JSON' if json_file else 'TOML'}: "
+                          f"{problem}") from None
+
+
+def _no_blocking(path: str, flags: int) -> int:
+    """os.open that never waits: opening a FIFO with no writer would block forever."""
+    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

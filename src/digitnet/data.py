@@ -17,6 +17,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import math
+import os
+import stat
 import zlib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -89,7 +91,9 @@ def read_idx(path: str | Path, expected_magic: int | None = None,
     """
     path = Path(path)
     try:
-        with open(path, "rb") as stored:
+        with open(path, "rb", opener=_no_blocking) as stored:
+            if not stat.S_ISREG(os.fstat(stored.fileno()).st_mode):  # a FIFO, a device
+                raise DataError(f"{path}: not a regular file")
             compressed = stored.read(2) == _GZIP_MAGIC
             if not compressed and path.suffix == ".gz":
                 raise DataError(
@@ -110,6 +114,11 @@ def read_idx(path: str | Path, expected_magic: int | None = None,
     except OSError as e:
         raise DataError(f"{path}: cannot read file ({e.strerror or e})") from None
     return array, digest
+
+
+def _no_blocking(path: str, flags: int) -> int:
+    """os.open that never waits: opening a FIFO with no writer would block forever."""
+    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
 
 
 def _read_idx_stream(stream: BinaryIO, path: Path, expected_magic: int | None,
@@ -199,8 +208,9 @@ def _find(directory: Path, stem: str) -> Path:
     """The file for `stem` in `directory`: `stem.gz` if present, else `stem` raw."""
     for name in (stem + ".gz", stem):
         try:
-            if (directory / name).is_file():
-                return directory / name
+            candidate = directory / name
+            if candidate.exists() and not candidate.is_dir():  # read_idx refuses what is
+                return candidate  # not a regular file (a FIFO would block, a device never end)
         except OSError as e:  # a directory we may not enter
             raise DataError(f"{directory}: cannot read the data directory "
                             f"({e.strerror or e})") from None

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import metrics, network
-from .inputs import network_inputs
+from .inputs import forward_pixels
 from .model import Model
 
 TOP_PAIRS = 10  # how many of the most confused (true, predicted) pairs to list
@@ -104,16 +104,17 @@ def evaluate_model(model: Model, images: np.ndarray, labels: np.ndarray,
     images, labels = np.asarray(images), np.asarray(labels)
     if len(images) != len(labels) or not len(labels):
         raise ValueError(f"need one label per image: {len(images)} images, {len(labels)} labels")
-    x = network_inputs(images, model.config)  # (n, 784), scaled as in training
     outputs, activation_sum = [], None
-    for h, z in network.forward_in_batches(model.params, x):  # (b, H), (b, 10)
+    # the images become network inputs a batch at a time: never a float copy of them all
+    for h, z in forward_pixels(model.params, images, model.config):  # (b, H), (b, 10)
         outputs.append(z)
         batch_sum = h.sum(axis=0, dtype=np.float64)
         activation_sum = batch_sum if activation_sum is None else activation_sum + batch_sum
+        del h  # before the next batch's hidden layer exists
     z = np.concatenate(outputs)
     loss = network.LOSSES[model.config.loss](z, labels)[0]
     return Evaluation(labels=labels.astype(np.int64), outputs=z, probabilities=network.softmax(z),
-                      predictions=z.argmax(axis=1), mean_activation=activation_sum / len(x),
+                      predictions=z.argmax(axis=1), mean_activation=activation_sum / len(z),
                       loss_function=model.config.loss, loss=float(loss), source=source,
                       reject_threshold=model.reject_threshold)
 

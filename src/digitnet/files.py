@@ -6,6 +6,10 @@ so a save killed midway leaves something easy to recognise (the next save of NAM
 such leftovers), and renames it into place: an interrupted or failed write never leaves
 half a file and never touches the old one. It never writes through a symbolic link.
 
+A written file gets the mode a new file gets from the umask (0644 under the usual 022),
+or keeps the mode of the file it replaces. `staged_directory` writes a set of files (a
+report) as a unit: all into a hidden directory first, then moved into place together.
+
 `check_outputs` runs before any work: every output has a writable directory, is not a
 directory itself, and is neither one of the command's inputs nor another output (compared
 by resolved path and by inode, so symlinks and hard links count).
@@ -13,16 +17,20 @@ by resolved path and by inode, so symlinks and hard links count).
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
+import shutil
+import stat
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from .errors import OutputError
+from .terminal import signals_held
 
 TMP_MARK = ".digitnet-tmp-"  # temporary files are named "." + NAME + TMP_MARK + random
 STALE_SECONDS = 60  # a leftover temporary file older than this is from a killed save
@@ -50,11 +58,13 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None],
     if problem:
         raise error(f"{path}: {problem}")
     _remove_stale_temporaries(path)
+    mode = output_mode(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{TMP_MARK}", dir=path.parent)
     except OSError as e:
         raise error(f"{path}: cannot write here ({e.strerror or e})") from None
     try:
+        os.fchmod(fd, mode)  # mkstemp makes 0600 whatever the umask
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -66,6 +76,55 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None],
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def output_mode(path: Path) -> int:
+    """The permission bits a file written at `path` gets: those of the regular file it
+    replaces, else what the umask leaves of 0666 (as `open` would create it)."""
+    try:
+        info = path.lstat()
+        if stat.S_ISREG(info.st_mode):
+            return stat.S_IMODE(info.st_mode)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+@contextlib.contextmanager
+def staged_directory(out: Path) -> Iterator[Path]:
+    """A hidden directory inside `out` to write a set of files into, published as a unit.
+
+    When the block ends normally, every file in it is moved into `out` (replacing files of
+    the same names, keeping their modes) in one quick step during which Ctrl-C and SIGTERM
+    wait; a name taken by a directory, a device, a FIFO or a symbolic link is refused
+    before anything moves. When the block raises (a full disk, an interrupt), `out` is
+    left exactly as it was. Either way the hidden directory is removed.
+    """
+    try:
+        stage = Path(tempfile.mkdtemp(prefix=TMP_MARK.lstrip("."), dir=out))
+    except OSError as e:
+        raise OutputError(f"{out}: cannot write here ({e.strerror or e})") from None
+    try:
+        yield stage
+        files = sorted(stage.iterdir())
+        for file in files:
+            problem = _not_replaceable(out / file.name)
+            if problem:
+                raise OutputError(f"{out / file.name}: {problem}")
+        with signals_held():
+            for file in files:
+                target = out / file.name
+                if target.is_file() and not target.is_symlink():
+                    os.chmod(file, stat.S_IMODE(target.stat().st_mode))
+                os.replace(file, target)
+    except OSError as e:
+        if isinstance(e, OutputError):
+            raise
+        raise OutputError(f"{out}: cannot write ({e.strerror or e})") from None
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def _remove_stale_temporaries(path: Path) -> None:

@@ -420,15 +420,23 @@ def _is_dir(path: Path) -> bool:
         return False
 
 
+# A text chunk every PNG digitnet writes carries, so that a later run knows the file for
+# its own output (and replaces only such files: see show_input.py).
+DIGITNET_MARK = b"tEXtSoftware\x00digitnet"
+
+
 def save_png(pixels: np.ndarray, path: str | Path, scale: int = 1) -> None:
     """Write a (h, w) uint8 grayscale or (h, w, 3) RGB picture as a PNG, enlarged `scale`
-    times, atomically (a symbolic link at `path` is refused, never followed).
+    times, atomically (a symbolic link at `path` is refused, never followed). The file
+    carries DIGITNET_MARK.
 
     Raises OutputError if the file cannot be written.
     """
-    from PIL import Image
+    from PIL import Image, PngImagePlugin
 
     picture = Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8))
     if scale != 1:
         picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
-    atomic_write(path, lambda f: picture.save(f, format="PNG"))
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Software", "digitnet")
+    atomic_write(path, lambda f: picture.save(f, format="PNG", pnginfo=info))

@@ -5,16 +5,22 @@ shaped (n, 28, 28) or (n, 784), or one image (28, 28) or (784,). The network's i
 those pixels flattened to (n, 784), in the config's float dtype, times `input_scale`
 (1/255 for the modern presets, 1.0 for the post's raw pixels). Models trained with
 `deskew` straighten every image first (`images.deskew`), in training and prediction alike.
+`forward_pixels` runs a network over any number of images converting a batch at a time,
+so a large set never exists as a whole float copy (4 bytes a pixel, or 8, against 1).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
+from . import network
 from .constants import PIXELS, SIDE
 from .images import deskew
+
+CONVERT_ROWS = 4096  # images turned into network inputs at a time (12.8 MB in float32)
 
 
 def check_pixels(x: Any) -> np.ndarray:
@@ -46,3 +52,41 @@ def network_inputs(x: Any, config: Any) -> np.ndarray:
     if config.input_scale != 1.0:
         x *= dtype.type(config.input_scale)
     return x
+
+
+def forward_pixels(params: network.Params, x: Any, config: Any,
+                   order: np.ndarray | None = None,
+                   ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """`network.forward` over pixels x (see `check_pixels`), turned into network inputs
+    CONVERT_ROWS images at a time: yields (h (b, H), z (b, 10)) batch by batch, in order.
+
+    order: a permutation of the 784 inputs, when the rows of params' W1 are in that order
+    (training's ink order). Memory holds one batch, never a float copy of all of x.
+    """
+    x = check_pixels(x)
+    for start in range(0, len(x), CONVERT_ROWS):
+        inputs = network_inputs(x[start : start + CONVERT_ROWS], config)  # (b, 784)
+        if order is not None:
+            inputs = np.ascontiguousarray(inputs[:, order])
+        yield from network.forward_in_batches(params, inputs)
+
+
+def pixel_outputs(params: network.Params, x: Any, config: Any,
+                  order: np.ndarray | None = None) -> Iterator[np.ndarray]:
+    """`forward_pixels`, yielding only the outputs z (b, 10): each batch's hidden layer is
+    freed before the next one's is computed."""
+    for h, z in forward_pixels(params, x, config, order):
+        del h
+        yield z
+
+
+def outputs_of_pixels(params: network.Params, x: Any, config: Any) -> np.ndarray:
+    """The network's outputs z (n, 10) for pixels x, computed batch by batch."""
+    x = check_pixels(x)
+    z = np.empty((len(x), network.N_OUTPUTS), np.result_type(np.dtype(config.dtype),
+                                                             params["W2"]))
+    start = 0
+    for zb in pixel_outputs(params, x, config):
+        z[start : start + len(zb)] = zb
+        start += len(zb)
+    return z

@@ -5,6 +5,7 @@
     model.predict_proba(images)         # -> (n, 10)
     model.predict_images(["a.png"])     # pictures, preprocessed as MNIST was
     model.predict_digits(images)        # -> ([7, None, ...], digit scores (n,)): None = declined
+    model.adapt(images, labels)         # a new Model taught one writer's digits (adapt.py)
     model.save("copy.npz")
 
 A model declines a picture as "not a digit" when its digit score, the largest of its ten
@@ -32,7 +33,7 @@ from .config import Config
 from .constants import SIDE, architecture
 from .errors import ImageError, ModelFileError
 from .images import preprocess, preprocess_file
-from .inputs import network_inputs
+from .inputs import outputs_of_pixels
 from .modelfile import load_model_file, save_model
 from .network import Params
 
@@ -85,8 +86,9 @@ class Model:
         return f"<digitnet.Model {architecture(self.hidden)} {self.params['W1'].dtype}{tail}>"
 
     def _outputs(self, x: np.ndarray) -> np.ndarray:
-        """Network outputs z (n, 10) for pixels x (see `inputs.network_inputs`)."""
-        return network.outputs(self.params, network_inputs(x, self.config))
+        """Network outputs z (n, 10) for pixels x (see `inputs.network_inputs`), a batch
+        at a time."""
+        return outputs_of_pixels(self.params, x, self.config)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Class probabilities (n, 10): softmax of the outputs for images x (n, 28, 28) or (n, 784).
@@ -201,6 +203,17 @@ class Model:
         if not images:
             return np.zeros((0, SIDE, SIDE), np.uint8)
         return np.stack(images)  # (n, 28, 28) uint8
+
+    def adapt(self, x: np.ndarray, y: np.ndarray, **options: Any) -> Model:
+        """A new Model taught the handwriting of images x (n, 28, 28), pixels 0..255 as
+        `predict` takes them, with digits y (n,); this one is unchanged. options: the
+        fields of `adapt.AdaptSettings` (steps=100, ...), and mnist= or base_name= as
+        `adapt.adapt_model` takes them."""
+        from .adapt import AdaptSettings, adapt_model
+
+        extra = {key: options.pop(key) for key in ("mnist", "replay", "base_name")
+                 if key in options}
+        return adapt_model(self, x, y, AdaptSettings(**options), **extra)
 
     def save(self, path: str | Path, stored_as: str | None = None) -> None:
         """Write this model to `path` atomically; checks the weights first.

@@ -40,16 +40,15 @@ from typing import Any
 
 import numpy as np
 
-from .config import Config
+from .config import MAX_HIDDEN, MAX_WEIGHT_BYTES, Config
 from .constants import CLASSES, PIXELS
-from .errors import ModelFileError
+from .errors import ConfigError, ModelFileError
 from .files import atomic_write, json_text
 from .network import Params
 from .optim import RULES
 
 FORMAT = "digitnet-model"
 FORMAT_VERSION = 1
-MAX_HIDDEN = 100_000  # refuse files claiming more hidden units (W1 alone would be > 300 MB)
 MAX_METADATA_BYTES = 2**20  # 150 epochs of history take 30 kB; parsed JSON is ~30x its text
 MAX_ACTIVATION = 1e15  # refuse models whose forward pass could exceed this (see forward_bound):
 # its square, as the squared-error loss takes it, still fits float32 (3.4e38) many times over
@@ -126,6 +125,10 @@ def save_model(path: str | Path, params: Params, config: Config,
     """
     meta = model_metadata(params, config, metadata)
     check_params(params, meta["architecture"])
+    try:
+        check_magnitudes(params, config, path)  # loading would refuse such a file
+    except ModelFileError as e:
+        raise ModelFileError(f"{e}; not written, as digitnet would not load it") from None
     if stored_as is not None:
         meta["architecture"]["stored_as"] = stored_as
         specs = parameter_specs("weights", meta["architecture"])
@@ -172,6 +175,17 @@ def forward_bound(params: Params, input_scale: float, input_shift: float = 0.0) 
     return max(x, h, z)
 
 
+
+def check_reachable(params: Params, input_scale: float) -> None:
+    """Before training: refuse (ConfigError) an input_scale with which the starting
+    weights already let the network's values pass what a model file may hold
+    (MAX_ACTIVATION), so no run ends in a file digitnet would not load."""
+    bound = forward_bound(params, input_scale)
+    if not bound <= MAX_ACTIVATION:
+        raise ConfigError(f"input_scale {input_scale!r} lets the network's values reach "
+                          f"{bound:.3g} before any training, beyond the {MAX_ACTIVATION:.0e} a "
+                          f"model file may hold; use a smaller input_scale (1/255 or 1.0)")
+
 def check_magnitudes(params: Params, config: Config, path: str | Path) -> None:
     """Refuse finite but absurd numbers: weights and input scale whose forward pass could
     overflow float32 (and so answer NaN) on some input. The bound is `forward_bound`;
@@ -185,17 +199,36 @@ def check_magnitudes(params: Params, config: Config, path: str | Path) -> None:
 
 
 def save_arrays(path: str | Path, arrays: dict[str, np.ndarray], metadata: dict[str, Any]) -> None:
-    """Atomically write arrays plus JSON metadata as an .npz file at `path`."""
+    """Atomically write arrays plus JSON metadata as an .npz file at `path`; refuses
+    (ModelFileError) metadata larger than loading accepts."""
     blob = np.frombuffer(json_text(metadata).encode(), dtype=np.uint8)
+    check_metadata_size(len(blob), path)
     atomic_write(path, lambda f: np.savez(f, metadata=blob, **arrays),
                  error=ModelFileError)
+
+
+def check_metadata_size(size: int, path: str | Path) -> None:
+    """Refuse to write metadata of `size` bytes that loading would refuse (over
+    MAX_METADATA_BYTES)."""
+    if size > MAX_METADATA_BYTES:
+        raise ModelFileError(f"{path}: the metadata would take {size:,} bytes, more than the "
+                             f"{MAX_METADATA_BYTES:,} a model file may hold; not written")
 
 
 # (shape, dtype) of an array as its .npy header states it, read before its data.
 _Header = tuple[tuple[int, ...], np.dtype]
 
 
-def load_arrays(path: str | Path, read_checkpoint: bool = True,
+def read_model_header(path: str | Path) -> tuple[Config, dict[str, Any]]:
+    """A model file's (config, metadata), every check of `load_model_file` made but
+    none of the weights read: what a committee checks of all its members first."""
+    _, meta = load_arrays(path, read_checkpoint=False, read_weights=False)
+    config = config_from_metadata(meta, path)
+    check_reject_threshold(meta, path)
+    return config, meta
+
+
+def load_arrays(path: str | Path, read_checkpoint: bool = True, read_weights: bool = True,
                 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Read a digitnet .npz: returns (arrays, metadata), every array checked.
 
@@ -235,8 +268,8 @@ def load_arrays(path: str | Path, read_checkpoint: bool = True,
                 if name not in members:
                     raise ModelFileError(f"{path}: array {name} is missing")
                 _check_header(path, name, _read_header(path, archive, name), shape, dtype)
-            wanted = [name for name in expected
-                      if read_checkpoint or not name.startswith(("opt.", "best."))]
+            wanted = [name for name in expected if read_weights and (
+                read_checkpoint or not name.startswith(("opt.", "best.")))]
             arrays = {name: _read_member(path, archive, name) for name in wanted}
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as e:
         if isinstance(e, ModelFileError):
@@ -386,6 +419,11 @@ def parameter_specs(path: str | Path, arch: Any) -> dict[str, tuple[tuple[int, .
     if stored != dtype and (stored, dtype) != ("float16", "float32"):
         raise ModelFileError(f"{path}: architecture stored_as must be float16 (for float32 "
                              f"weights), got {stored!r}")
+    size = PIXELS * hidden * np.dtype(dtype).itemsize  # W1 as digitnet computes with it
+    if size > MAX_WEIGHT_BYTES:
+        raise ModelFileError(f"{path}: {hidden} hidden units in {dtype} make W1 take "
+                             f"{size / 1e6:.0f} MB, more than the {MAX_WEIGHT_BYTES / 1e6:.0f} "
+                             f"MB digitnet loads; refused before reading the weights")
     shapes = {"W1": (PIXELS, hidden), "W2": (hidden, CLASSES)}
     if biases:
         shapes.update(b1=(hidden,), b2=(CLASSES,))

@@ -24,7 +24,9 @@ Params = dict[str, np.ndarray]
 
 N_INPUTS = PIXELS  # 784
 N_OUTPUTS = CLASSES  # 10
-BATCH = 4096  # rows per forward pass when running over many inputs: bounds memory
+BATCH = 4096  # rows per forward pass when running over many inputs: bounds memory ...
+BATCH_NUMBERS = 2**23  # ... and so does this: a batch's hidden layer (rows, H) holds at most
+# this many numbers (32 MB in float32), so a wide network runs fewer rows at a time
 
 # Each init draws a (fan_in, fan_out) weight matrix from rng; `scale` is uniform's bound.
 INITS = {
@@ -102,19 +104,36 @@ def forward(
     return h, z
 
 
+def batch_rows(hidden: int, batch: int = BATCH) -> int:
+    """Rows per forward pass for a network of `hidden` units: at most `batch`, and few
+    enough that the hidden layer holds at most BATCH_NUMBERS numbers (at least one row)."""
+    return max(1, min(batch, BATCH_NUMBERS // hidden))
+
+
 def forward_in_batches(params: Params, x: np.ndarray,
                        batch: int = BATCH) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """`forward` over x (n, 784) `batch` rows at a time: yields (h (b, H), z (b, 10)) per
-    batch, so memory stays bounded however many rows x has."""
-    for start in range(0, len(x), batch):
-        yield forward(params, x[start : start + batch])
+    """`forward` over x (n, 784) a batch of rows at a time (`batch_rows`): yields
+    (h (b, H), z (b, 10)) per batch, so memory stays bounded however many rows x has and
+    however wide the network is."""
+    rows = batch_rows(params["W1"].shape[1], batch)
+    for start in range(0, len(x), rows):
+        yield forward(params, x[start : start + rows])
+
+
+def outputs_in_batches(params: Params, x: np.ndarray,
+                       batch: int = BATCH) -> Iterator[np.ndarray]:
+    """`forward_in_batches`, yielding only the outputs z (b, 10) of each batch: its hidden
+    layer is freed before the next batch's is computed."""
+    for h, z in forward_in_batches(params, x, batch):
+        del h
+        yield z
 
 
 def outputs(params: Params, x: np.ndarray) -> np.ndarray:
     """The network's outputs z (n, 10) for inputs x (n, 784), computed in batches."""
     z = np.empty((len(x), N_OUTPUTS), np.result_type(x, params["W2"]))
     start = 0
-    for _, zb in forward_in_batches(params, x):
+    for zb in outputs_in_batches(params, x):
         z[start : start + len(zb)] = zb
         start += len(zb)
     return z

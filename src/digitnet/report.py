@@ -29,7 +29,7 @@ from . import metrics
 from .constants import architecture
 from .errors import MissingExtraError, ModelFileError, OutputError
 from .evaluation import Evaluation, unit_importance
-from .files import atomic_write, json_text, write_text
+from .files import atomic_write, json_text, staged_directory, write_text
 from .model import Model
 
 FILES = {  # file name -> what it shows (also the captions in index.html)
@@ -311,7 +311,8 @@ def _model_summary(model: Model) -> dict[str, Any]:
 
 def write_report(model: Model, evaluation: Evaluation, images: np.ndarray,
                  out_dir: str | Path, model_name: str = "model") -> dict[str, Path]:
-    """Write every plot, metrics.json and index.html into out_dir; returns name -> path.
+    """Write every plot, metrics.json and index.html into out_dir, as a unit (all of them
+    replace the old report, or none does); returns name -> path.
 
     images (n, 28, 28) uint8 are the images `evaluation` was computed on. A model without
     a per-epoch history (a committee, the bundled model) gets no learning-curve plot.
@@ -327,22 +328,24 @@ def write_report(model: Model, evaluation: Evaluation, images: np.ndarray,
     importance = unit_importance(ev.mean_activation, model.params["W2"])
     plots = {name: title for name, title in FILES.items()
              if history or name != "learning_curves.png"}
-    if history:
-        plot_learning_curves(history, out / "learning_curves.png",
-                             f"Learning curves of {model_name} ({architecture(model.hidden)}, "
-                             f"{model.config.preset} preset)")
-    plot_confusion(ev.confusion, out / "confusion_matrix.png")
-    plot_mistakes(images, ev.labels, ev.probabilities, out / "mistakes.png")
-    plot_hidden_units(model.params["W1"], model.params["W2"], importance,
-                      out / "hidden_units.png", inked=images.reshape(len(images), -1).any(axis=0))
-    plot_confidence(ev.probabilities, ev.labels, out / "confidence.png",
-                    "" if ev.loss_function == "cross_entropy" else
-                    f"(softmax of a {ev.loss_function} network's scores, which it was not "
-                    "trained to calibrate)")
-    figures = {"model": model_name, **ev.to_dict()}
-    write_text(out / "metrics.json", json_text(figures, indent=2) + "\n", "metrics")
-    write_text(out / "index.html", _index_html(model_name, _model_summary(model), ev, plots),
-               "page")
+    with staged_directory(out) as stage:  # all files, or (interrupted, disk full) none
+        if history:
+            plot_learning_curves(history, stage / "learning_curves.png",
+                                 f"Learning curves of {model_name} "
+                                 f"({architecture(model.hidden)}, {model.config.preset} preset)")
+        plot_confusion(ev.confusion, stage / "confusion_matrix.png")
+        plot_mistakes(images, ev.labels, ev.probabilities, stage / "mistakes.png")
+        plot_hidden_units(model.params["W1"], model.params["W2"], importance,
+                          stage / "hidden_units.png",
+                          inked=images.reshape(len(images), -1).any(axis=0))
+        plot_confidence(ev.probabilities, ev.labels, stage / "confidence.png",
+                        "" if ev.loss_function == "cross_entropy" else
+                        f"(softmax of a {ev.loss_function} network's scores, which it was not "
+                        "trained to calibrate)")
+        figures = {"model": model_name, **ev.to_dict()}
+        write_text(stage / "metrics.json", json_text(figures, indent=2) + "\n", "metrics")
+        write_text(stage / "index.html",
+                   _index_html(model_name, _model_summary(model), ev, plots), "page")
     return {name: out / name for name in REPORT_FILES if name in plots or name not in FILES}
 
 

@@ -13,20 +13,20 @@
                        (segment.read_number, the same as `digitnet read`)
     GET  /api/model    the model's metadata: architecture, test accuracy, training config
     GET  /healthz      {"status": "ok"}
+    POST /api/teach, GET and DELETE /api/session, GET /api/session/model: a browser
+                       session's corrections and the model adapted to them (sessions.py)
 
 Images go through `images.preprocess`, the same function the CLI uses. A 28x28 array is
 taken as the network's input as it is (an MNIST-style image), unless the request says
 "preprocess": true. Every error is a JSON object {"error": "..."} with a 4xx status.
 
-Hardening: `BodyLimit` refuses bodies over MAX_BODY_BYTES with 413 before reading them in
-full (from Content-Length, or while counting a chunked body); images are checked for
-PNG/JPEG magic bytes and refused from their header when larger than MAX_IMAGE_PIXELS;
-at most IMAGE_WORKERS images are decoded at once; nothing is written to disk (uploads
-are parsed in memory). Slow or idle clients are cut off (`guarded_protocol`: a deadline
-for the request headers, a body-read timeout, a keep-alive timeout), at most
-MAX_CONNECTIONS connections are open at once (more get 503), requests that are not
-valid HTTP get a JSON 400, and HEAD is answered on GET routes. The model is loaded once,
-before the server starts.
+Hardening: the protocol guards (serve_guards.py) limit bodies (size, pauses, a total
+deadline, slots so that slow uploads cannot crowd out quick requests), connections and
+header time, answer framing errors with JSON and close refused uploads lingeringly, so
+every client reads its 4xx. Here: images are checked for PNG/JPEG magic bytes and
+refused from their header when larger than MAX_IMAGE_PIXELS; at most IMAGE_WORKERS
+images are decoded at once; nothing is written to disk (uploads are parsed in memory);
+HEAD is answered on GET routes. The model is loaded once, before the server starts.
 
 Not here: authentication, TLS, rate limiting or more than one model; put a reverse proxy
 in front for anything beyond a local demo. This module needs FastAPI, uvicorn and
@@ -43,28 +43,24 @@ import math
 import re
 import socket
 import sys
-from http import HTTPStatus
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from . import serve_guards
 from .constants import SIDE, architecture
 from .errors import DigitnetError, ImageError, MissingExtraError, ServerError
 from .images import load_image, preprocess
 from .model import Model, load_model
 from .segment import read_number
+from .serve_guards import MAX_BODY_BYTES, BodyLimit, guarded_protocol
+from .sessions import add_session_routes, session_model
+from .terminal import shown
 
-MAX_BODY_BYTES = 2 * 1024 * 1024  # larger request bodies get 413
 MAX_IMAGE_PIXELS = 4096 * 4096  # larger images are refused from their header, before decoding
 IMAGE_WORKERS = 2  # images decoded at the same time (each may take tens of MB while decoding)
-HEADER_TIMEOUT = 10.0  # seconds a connection has to send a whole request line and headers
-BODY_TIMEOUT = 10.0  # seconds a client may pause while sending a body before getting 408
-KEEP_ALIVE_TIMEOUT = 5.0  # seconds an idle keep-alive connection stays open after a response
-# Connections open at once; one more gets 503 at once. Each may be sending a body of up
-# to MAX_BODY_BYTES, so this also bounds the memory that uploads in flight can take.
-MAX_CONNECTIONS = 64
 PAGE_FILES = {  # file in digitnet/web/ -> media type; served from memory
     "index.html": "text/html; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
@@ -106,10 +102,18 @@ require_web()  # importing this module without the web extra: one clear line, no
 from fastapi import FastAPI, Request  # noqa: E402
 from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.responses import JSONResponse, Response  # noqa: E402
-from pydantic import BaseModel, Field  # noqa: E402
 from starlette.concurrency import run_in_threadpool  # noqa: E402
 from starlette.exceptions import HTTPException  # noqa: E402
 from starlette.formparsers import MultiPartException, MultiPartParser  # noqa: E402
+
+from .serve_schema import (  # noqa: E402
+    ERROR_RESPONSES,
+    Health,
+    ModelInfo,
+    Prediction,
+    ReadResult,
+    openapi_body,
+)
 
 # ---------------------------------------------------------------------------------------
 # Turning request bodies into the network's (28, 28) uint8 input
@@ -242,80 +246,6 @@ def _finite_or_none(value: Any) -> float | None:
 
 
 # ---------------------------------------------------------------------------------------
-# ASGI middleware: the body size limit
-
-
-class BodyLimit:
-    """ASGI middleware: answer 413 to a request whose body exceeds `max_bytes`.
-
-    A declared Content-Length over the limit is refused before any of the body is read.
-    Otherwise (no Content-Length, or chunked) the body is read and counted, and refused
-    as soon as it passes the limit; the rest is never read. An accepted body (at most
-    `max_bytes`, held in memory) is passed on to the app in one piece.
-    """
-
-    def __init__(self, app: Any, max_bytes: int = MAX_BODY_BYTES):
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None:
-            if not declared.isdigit():
-                await _send_error(send, 400, f"invalid Content-Length header {declared!r}")
-                return
-            if int(declared) > self.max_bytes:
-                await self._too_large(send, f", got {int(declared):,}")
-                return
-        chunks, size = [], 0
-        while True:
-            try:
-                message = await asyncio.wait_for(receive(), BODY_TIMEOUT)
-            except asyncio.TimeoutError:
-                await _send_error(send, 408, f"request body stalled: nothing received for "
-                                             f"{BODY_TIMEOUT:g} seconds", close=True)
-                return
-            if message["type"] == "http.disconnect":
-                return  # the client went away; nothing to answer
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > self.max_bytes:
-                await self._too_large(send, "")
-                return
-            if not message.get("more_body", False):
-                break
-        body, delivered = b"".join(chunks), False
-
-        async def replay() -> dict:
-            nonlocal delivered
-            if delivered:
-                return await receive()
-            delivered = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
-
-    async def _too_large(self, send: Any, got: str) -> None:
-        await _send_error(send, 413, f"request body too large: the limit is "
-                                     f"{self.max_bytes:,} bytes{got}", close=True)
-
-
-async def _send_error(send: Any, status: int, message: str, close: bool = False) -> None:
-    """Answer a raw ASGI request with {"error": message}; `close` ends the connection
-    (used when the rest of the body is left unread)."""
-    body = json.dumps({"error": message}, allow_nan=False).encode()
-    headers = [(b"content-type", b"application/json"),
-               (b"content-length", str(len(body)).encode())]
-    if close:
-        headers.append((b"connection", b"close"))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-# ---------------------------------------------------------------------------------------
 # The FastAPI app
 
 
@@ -325,91 +255,10 @@ def _page_files() -> dict[str, bytes]:
     return {name: (folder / name).read_bytes() for name in PAGE_FILES}
 
 
-def _openapi_body(pixels: bool = True) -> dict[str, Any]:
-    """The OpenAPI description of POST /api/predict's request body (parsed by hand, since
-    one endpoint takes both JSON and multipart); without the 28x28 array form when
-    `pixels` is false (POST /api/read)."""
-    row = {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 255},
-           "minItems": SIDE, "maxItems": SIDE}
-    image_request = {
-        "title": "ImageRequest", "type": "object", "required": ["image"],
-        "additionalProperties": False, "properties": {
-            "image": {"type": "string", "pattern": "^data:image/(png|jpeg);base64,",
-                      "description": "a PNG or JPEG image as a data URL"}}}
-    pixels_request = {
-        "title": "PixelsRequest", "type": "object", "required": ["pixels"],
-        "additionalProperties": False, "properties": {
-            "pixels": {"type": "array", "items": row, "minItems": SIDE, "maxItems": SIDE,
-                       "description": "28 rows of 28 pixels, 0 = background, 255 = ink"},
-            "preprocess": {"type": "boolean", "default": False,
-                           "description": "preprocess the array like an image first"}}}
-    forms = [pixels_request, image_request] if pixels else [image_request]
-    return {"requestBody": {"required": True, "content": {
-        "application/json": {"schema": {"oneOf": forms} if pixels else image_request},
-        "multipart/form-data": {"schema": {
-            "type": "object", "required": ["file"], "properties": {
-                "file": {"type": "string", "format": "binary",
-                         "description": "a PNG or JPEG image"}}}},
-    }}}
-
-
-class Prediction(BaseModel):
-    digit: int | None = Field(ge=0, le=9, description="the most probable digit, or null when "
-                                                      "the model declines the picture")
-    reason: str | None = Field(description="why digit is null ('not a digit'), else null")
-    digit_score: float = Field(ge=0, le=1, description="the largest probability; below the "
-                                                       "model's reject_threshold it is not a "
-                                                       "digit")
-    probabilities: list[float] = Field(min_length=10, max_length=10,
-                                       description="probability of each digit 0..9")
-    input: list[list[int]] = Field(description="the 28x28 input the network saw, 0..255")
-
-
-class ReadDigitResult(BaseModel):
-    digit: int = Field(ge=0, le=9, description="the most probable digit")
-    probability: float = Field(ge=0, le=1, description="its probability")
-    box: list[int] = Field(min_length=4, max_length=4,
-                           description="x0, y0, x1, y1 in the picture's pixels (x1, y1 "
-                                       "exclusive)")
-    doubtful: bool = Field(description="its probability is below the model's reject "
-                                       "threshold: alone, it would be declined as not a "
-                                       "digit")
-
-
-class ReadResult(BaseModel):
-    number: str | None = Field(description="the digits read, left to right; null when they "
-                                           "do not make a number (words, a face, a scribble)")
-    reason: str | None = Field(default=None, description='"not a number" when number is null')
-    digits: list[ReadDigitResult]
-
-
-class ModelInfo(BaseModel):
-    name: str
-    architecture: dict[str, Any]
-    test_accuracy: float | None
-    test_loss: float | None
-    epochs_trained: int | None
-    config: dict[str, Any]
-    data_source: str | None
-    created: str | None
-    digitnet_version: str | None
-    reject_threshold: float = Field(description="digit scores below this are 'not a digit' "
-                                                "(0: the model never declines)")
-
-
-class Health(BaseModel):
-    status: str
-
-
-class ErrorMessage(BaseModel):
-    error: str
-
-
 class InMemoryParser(MultiPartParser):
     spool_max_size = MAX_BODY_BYTES + 1  # uploads never roll over to a temporary file
 
 
-ERROR_RESPONSES = {code: {"model": ErrorMessage} for code in (400, 413, 415, 422)}
 
 
 async def _refused(request: Request, e: RequestError) -> JSONResponse:
@@ -514,7 +363,7 @@ def reading(model: Model, data: bytes) -> dict[str, Any]:
 
 async def predict(request: Request) -> Response:
     pixels = await pixels_from_body(request)
-    return JSONResponse(prediction(request.app.state.model, pixels))
+    return JSONResponse(prediction(session_model(request), pixels))
 
 
 async def read(request: Request) -> Response:
@@ -522,7 +371,7 @@ async def read(request: Request) -> Response:
     if data is None:
         raise RequestError(422, "/api/read reads a picture: send 'image' (a data URL) or an "
                                 "uploaded file, not 'pixels'")
-    return JSONResponse(await _in_worker(request, reading, request.app.state.model, data))
+    return JSONResponse(await _in_worker(request, reading, session_model(request), data))
 
 
 async def get_model(request: Request) -> Response:
@@ -561,14 +410,15 @@ def create_app(model: Model, name: str = "model") -> FastAPI:
     app.add_exception_handler(Exception, _bug)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.post("/api/predict", response_model=Prediction, responses=ERROR_RESPONSES,
-             openapi_extra=_openapi_body(),
+             openapi_extra=openapi_body(),
              summary="Classify a drawn digit (image or 28x28 array)")(predict)
     app.post("/api/read", response_model=ReadResult, responses=ERROR_RESPONSES,
-             openapi_extra=_openapi_body(pixels=False),
+             openapi_extra=openapi_body(pixels=False),
              summary="Read a handwritten number (several digits in one picture)")(read)
     _get(app, "/api/model", get_model, response_model=ModelInfo,
          summary="The served model's metadata")
     _get(app, "/healthz", healthz, response_model=Health, summary="Liveness check")
+    add_session_routes(app, model, name)  # "that's wrong, it's a 4": sessions.py
     pages = _page_files()
     _page_route(app, "/", "index.html", pages)
     _page_route(app, "/static/app.js", "app.js", pages)
@@ -579,85 +429,6 @@ def create_app(model: Model, name: str = "model") -> FastAPI:
 
 # ---------------------------------------------------------------------------------------
 # Running it
-
-
-def guarded_protocol() -> type:
-    """uvicorn's h11 HTTP protocol with what it lacks for facing slow or broken clients.
-
-    - A connection must deliver a complete request line and headers within HEADER_TIMEOUT
-      seconds of opening, and of each response (uvicorn's keep-alive timer restarts with
-      every byte, so a client dribbling a header byte at a time would hold it forever);
-      otherwise it gets 408 with a JSON error (or, if it sent nothing, is just closed).
-    - A request h11 cannot parse (bad framing, no Host) gets 400 with a JSON error, like
-      every other refusal, rather than uvicorn's text/plain.
-    - A connection beyond MAX_CONNECTIONS open at once gets 503 with a JSON error and is
-      closed before it can send anything, so uploads in flight take bounded memory.
-    Bodies are timed by BodyLimit (BODY_TIMEOUT), idle keep-alive by uvicorn
-    (KEEP_ALIVE_TIMEOUT). The h11 protocol is used even when httptools is installed, so
-    these hold everywhere.
-    """
-    import h11
-    from uvicorn.protocols.http.h11_impl import H11Protocol
-
-    class GuardedH11Protocol(H11Protocol):
-        header_deadline: asyncio.TimerHandle | None = None
-
-        def connection_made(self, transport: Any) -> None:
-            super().connection_made(transport)
-            if len(self.connections) > MAX_CONNECTIONS:  # this one included
-                _write_raw_error(self.transport, 503, f"the server has {MAX_CONNECTIONS} "
-                                                      f"connections open; try again shortly")
-                return
-            self._arm_header_deadline()
-
-        def data_received(self, data: bytes) -> None:
-            super().data_received(data)
-            if self.conn.their_state is not h11.IDLE:  # the headers are in
-                self._disarm_header_deadline()
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            if not self.transport.is_closing():
-                self._arm_header_deadline()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm_header_deadline()
-            super().connection_lost(exc)
-
-        def send_400_response(self, msg: str) -> None:
-            _write_raw_error(self.transport, 400, f"invalid HTTP request: {msg}")
-
-        def _arm_header_deadline(self) -> None:
-            self._disarm_header_deadline()
-            self.header_deadline = self.loop.call_later(HEADER_TIMEOUT, self._headers_too_slow)
-
-        def _disarm_header_deadline(self) -> None:
-            if self.header_deadline is not None:
-                self.header_deadline.cancel()
-                self.header_deadline = None
-
-        def _headers_too_slow(self) -> None:
-            self.header_deadline = None
-            if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
-                return
-            if self.conn.trailing_data[0]:  # part of a request came: tell the client
-                _write_raw_error(self.transport, 408, f"request headers not received within "
-                                                      f"{HEADER_TIMEOUT:g} seconds")
-            else:
-                self.transport.close()  # idle since connecting or since the last response
-
-    return GuardedH11Protocol
-
-
-def _write_raw_error(transport: Any, status: int, message: str) -> None:
-    """Write a whole HTTP/1.1 error response {"error": message} and close the connection
-    (for when no request was parsed, so h11 cannot frame one)."""
-    reason = HTTPStatus(status).phrase
-    body = json.dumps({"error": message}, allow_nan=False).encode()
-    head = (f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
-            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n").encode()
-    transport.write(head + body)
-    transport.close()
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -706,11 +477,12 @@ def serve(model_path: str | Path, host: str = "127.0.0.1", port: int = 8000,
     app = create_app(model, Path(model_path).name)
     sock = listen(host, port)
     arch = architecture(model.hidden)
-    print(f"digitnet: serving {arch} model {Path(model_path).name} at {url_of(sock)} "
+    print(f"digitnet: serving {arch} model {shown(Path(model_path).name)} at {url_of(sock)} "
           f"(Ctrl-C to stop)", flush=True)
     config = uvicorn.Config(app, log_level="warning" if quiet else "info",
                             access_log=not quiet, lifespan="off", server_header=False,
-                            http=guarded_protocol(), timeout_keep_alive=KEEP_ALIVE_TIMEOUT)
+                            http=guarded_protocol(),
+                            timeout_keep_alive=serve_guards.KEEP_ALIVE_TIMEOUT)
     try:
         uvicorn.Server(config).run(sockets=[sock])  # until Ctrl-C, then a graceful shutdown
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled: stopping is normal

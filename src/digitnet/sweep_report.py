@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .errors import OutputError, SweepError
-from .files import atomic_write, write_text
+from .files import atomic_write, staged_directory, write_text
 from .sweep import format_params, quiet_optuna, trial_records
 
 TARGET = "validation accuracy"  # what the plots call the objective
@@ -28,7 +28,8 @@ CAPTIONS = {  # file name -> caption (the slice-<param>.png plots are captioned 
 def write_report(study: Any, out_dir: str | Path) -> dict[str, Path]:
     """Plots of the study (history, importances, one slice per parameter) and index.html,
     written into out_dir through Optuna's matplotlib visualizations. Files in out_dir with
-    the report's names are replaced; others are left alone. Returns name -> path."""
+    the report's names are replaced, as a unit (all or none); others are left alone.
+    Returns name -> path."""
     from .report import require_matplotlib
 
     matplotlib = require_matplotlib()
@@ -59,22 +60,22 @@ def write_report(study: Any, out_dir: str | Path) -> dict[str, Path]:
             f"Validation accuracy against {name}",
             lambda name=name: views.plot_slice(study, params=[name], target_name=TARGET))
     written: dict[str, Path] = {}
-    with quiet_optuna():
+    with quiet_optuna(), staged_directory(out) as stage:  # all files, or none
         for file, (_, draw) in plots.items():
             ax = draw()
             figure = (ax.flat[0] if isinstance(ax, np.ndarray) else ax).figure
             figure.set_size_inches(7, 4.5)
             figure.tight_layout()
             try:  # atomically, never through a symbolic link (files.atomic_write)
-                atomic_write(out / file, lambda f, fig=figure: fig.savefig(f, format="png",
-                                                                           dpi=100))
+                atomic_write(stage / file, lambda f, fig=figure: fig.savefig(f, format="png",
+                                                                             dpi=100))
             finally:
                 plt.close(figure)
             written[file] = out / file
-    index = out / "index.html"
-    write_text(index, _index_html(study.study_name, records,
-                                  {f: caption for f, (caption, _) in plots.items()}), "page")
-    written["index.html"] = index
+        write_text(stage / "index.html", _index_html(
+            study.study_name, records, {f: caption for f, (caption, _) in plots.items()}),
+            "page")
+        written["index.html"] = out / "index.html"
     return written
 
 

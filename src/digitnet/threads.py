@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from .config import MAX_THREADS
 from .constants import PIXELS
 from .errors import ConfigError
 
@@ -73,8 +74,9 @@ def configured(threads: int) -> int:
     text = os.environ.get(ENVIRONMENT, "").strip()
     if not text:
         return 0
-    if not text.isdigit() or int(text) < 1:
-        raise ConfigError(f"{ENVIRONMENT} must be a whole number >= 1, got {text!r}")
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_THREADS:
+        raise ConfigError(f"{ENVIRONMENT} must be a whole number from 1 to {MAX_THREADS}, "
+                          f"got {text[:40]!r}")
     return int(text)
 
 

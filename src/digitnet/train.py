@@ -35,8 +35,10 @@ import numpy as np
 from . import augment, network, nondigits, optim, pens, seed, threads
 from .config import Config
 from .errors import TrainingDiverged
-from .inputs import network_inputs
+from .inputs import check_pixels, network_inputs, pixel_outputs
+from .modelfile import check_reachable
 from .network import Params
+from .reject import image_digit_scores, reject_threshold
 
 Progress = Callable[[int], None]  # called with the number of samples just processed
 
@@ -104,38 +106,38 @@ def split_validation(x: np.ndarray, y: np.ndarray, n_val: int, rng: np.random.Ge
 
 def evaluate(params: Params, x: np.ndarray, y: np.ndarray, loss: str) -> tuple[float, float]:
     """(accuracy in 0..1, mean loss) of the network on inputs x (n, 784) with labels y (n,)."""
+    return _accuracy_and_loss(network.outputs_in_batches(params, x), y, loss)
+
+
+def evaluate_images(params: Params, images: np.ndarray, y: np.ndarray, config: Config,
+                    order: np.ndarray | None = None) -> tuple[float, float]:
+    """`evaluate` on pixels (n, 28, 28), made into network inputs a batch at a time (a
+    large test set is never copied whole as floats); order: the ink order of W1's rows."""
+    return _accuracy_and_loss(pixel_outputs(params, images, config, order), y, config.loss)
+
+
+def _accuracy_and_loss(outputs: Iterator[np.ndarray], y: np.ndarray,
+                       loss: str) -> tuple[float, float]:
+    """(accuracy, mean loss) from the outputs z (b, 10) of consecutive batches of rows."""
     correct, total_loss, start = 0, 0.0, 0
-    for _, z in network.forward_in_batches(params, x):
+    for z in outputs:
         yb = y[start : start + len(z)]
         correct += int((z.argmax(axis=1) == yb).sum())
         total_loss += network.LOSSES[loss](z, yb)[0] * len(z)
         start += len(z)
-    return correct / len(x), total_loss / len(x)
-
-
-def digit_scores(params: Params, x: np.ndarray) -> np.ndarray:
-    """The largest softmax probability (n,) for each input row of x (n, 784)."""
-    scores = [network.softmax(z).max(axis=1) for _, z in network.forward_in_batches(params, x)]
-    return np.concatenate(scores) if scores else np.empty(0)
-
-
-def reject_threshold(params: Params, x_val: np.ndarray, rate: float) -> float:
-    """The digit score below which a share `rate` of the validation digits x_val (n, 784)
-    fall: pictures scoring lower are declined as "not a digit"."""
-    return float(np.quantile(digit_scores(params, x_val), rate))
+    return correct / len(y), total_loss / len(y)
 
 
 def measure(params: Params, config: Config, data: Any) -> dict[str, float]:
     """What a model file records of the network `params` trained as `config` on `data`
     (an Mnist): test_accuracy and test_loss on its test set and, when config has a
     reject_rate, the reject_threshold set on the validation images config holds out."""
-    accuracy, loss = evaluate(params, network_inputs(data.x_test, config), data.y_test,
-                              config.loss)
+    accuracy, loss = evaluate_images(params, data.x_test, data.y_test, config)
     figures = {"test_accuracy": accuracy, "test_loss": loss}
     if config.reject_rate and config.val_split:
         _, held = held_out(len(data.x_train), config)
-        figures["reject_threshold"] = reject_threshold(
-            params, network_inputs(data.x_train[held], config), config.reject_rate)
+        scores = image_digit_scores(params, data.x_train[held], config)
+        figures["reject_threshold"] = float(np.quantile(scores, config.reject_rate))
     return figures
 
 
@@ -292,6 +294,7 @@ def fit(
     Side concerns wrap the plain epoch loop as context managers: Ctrl-C, pixel order, threads.
     """
     state = state if state is not None else new_state(config)
+    check_reachable(state.params, config.input_scale)
     sets = _training_sets(config, x, y, test)
     batch = seed.BLOCK if config.is_seed_algorithm else config.batch_size
     epoch_threads = threads.PerEpoch(config.threads, max(1, min(batch, len(sets.x_train))),
@@ -320,8 +323,9 @@ def fit(
                     on_epoch(record)
         kept = state.best if config.early_stopping and state.best is not None else None
         params = kept.params if kept is not None else state.params
-        test_figures = (evaluate(params, sets.x_test, sets.y_test, config.loss)
-                        if sets.x_test is not None else (None, None))
+        test_figures = (evaluate_images(params, sets.test_images, sets.y_test, config,
+                                        sets.pixels)
+                        if sets.test_images is not None else (None, None))
         threshold = (reject_threshold(params, sets.x_val, config.reject_rate)
                      if config.reject_rate else None)
 
@@ -343,7 +347,8 @@ class _Sets:
     y_train: np.ndarray
     x_val: np.ndarray  # the held-out validation images, with y_val
     y_val: np.ndarray
-    x_test: np.ndarray | None  # None when fit was given no test set
+    test_images: np.ndarray | None  # (m, 28, 28) pixels, made into inputs a batch at a
+    #                                  time when measured; None when fit was given no test
     y_test: np.ndarray | None
     pixels: np.ndarray  # (784,) the pixel order: ink order, or the standard one for the seed
 
@@ -361,13 +366,12 @@ def _training_sets(config: Config, x: np.ndarray, y: np.ndarray,
                                                   config.fragments, config.seed)
     x_train = network_inputs(images, config)
     x_val, y_val = network_inputs(np.asarray(x)[held], config), np.asarray(y)[held]
-    x_test = network_inputs(test[0], config) if test is not None else None
+    test_images = check_pixels(test[0]) if test is not None else None
     pixels = np.arange(network.N_INPUTS)
     if not config.is_seed_algorithm:  # work in ink order (see the module docstring)
         pixels = ink_order(x_train)
         x_train, x_val = _in_order(x_train, pixels), _in_order(x_val, pixels)
-        x_test = _in_order(x_test, pixels) if x_test is not None else None
-    return _Sets(images, variants, x_train, y_train, x_val, y_val, x_test,
+    return _Sets(images, variants, x_train, y_train, x_val, y_val, test_images,
                  test[1] if test is not None else None, pixels)
 
 
@@ -377,8 +381,9 @@ def _accuracies(params: Params, config: Config, sets: _Sets) -> dict[str, float]
                                          sets.y_train[:TRAIN_SAMPLE], config.loss)[0]}
     if len(sets.x_val):
         record["val_accuracy"] = evaluate(params, sets.x_val, sets.y_val, config.loss)[0]
-    if config.test_every_epoch and sets.x_test is not None:
-        record["test_accuracy"] = evaluate(params, sets.x_test, sets.y_test, config.loss)[0]
+    if config.test_every_epoch and sets.test_images is not None:
+        record["test_accuracy"] = evaluate_images(params, sets.test_images, sets.y_test, config,
+                                                  sets.pixels)[0]
     return record
 
 

@@ -3,6 +3,9 @@
 // preprocesses it exactly as the command line does; the 28x28 image it returns is shown
 // enlarged. In "A number" mode the pad is three times as wide and goes to POST api/read,
 // which answers with the number and each digit's box; the boxes are drawn over the pad.
+// A wrong guess can be corrected: a tap on the right digit sends the drawing to
+// POST api/teach, and from then on the server answers this browser session with a model
+// adapted to its corrections ("Your handwriting": teach me, download, forget).
 // No framework and no build step.
 "use strict";
 
@@ -58,6 +61,20 @@
     bars.push({ bar, pct: bar.querySelector(".pct"), fill: bar.querySelector(".fill") });
   }
 
+  // ---- teaching: a button per digit under the guess ----
+  const teachRow = $("teach"), teachButtons = [];
+  let canTeach = false;    // the server can adapt its model (GET api/session says)
+  for (let d = 0; d < 10; d++) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = String(d);
+    button.dataset.digit = String(d);
+    button.setAttribute("aria-label", `It is a ${d}: teach it`);
+    button.addEventListener("click", () => teach(d));
+    $("teach-digits").appendChild(button);
+    teachButtons.push(button);
+  }
+
   function percent(p) {  // never rounded to certainty, as in the CLI: ">99%", "<0.1%"
     const v = 100 * p;
     if (p < 1 && v >= 99.5) return ">99%";
@@ -76,6 +93,8 @@
   // data.digit is null when the model declines the picture as not a digit; its
   // digit_score (the largest probability) was below the model's threshold.
   function showPrediction(data) {
+    teachRow.hidden = !canTeach;
+    teachButtons.forEach((b) => b.classList.remove("taught"));
     const declined = data.digit === null;
     scoreNote.textContent = !threshold ? "" : declined
       ? `Its digit score, ${percent(data.digit_score)}, is under the ${percent(threshold)} ` +
@@ -127,6 +146,7 @@
   }
 
   function resetPrediction() {
+    teachRow.hidden = true;
     numberOut.textContent = "?";
     numberCard.dataset.status = "idle";
     digitList.replaceChildren();
@@ -340,6 +360,117 @@
   }
   $("mode-digit").addEventListener("click", () => setMode(false));
   $("mode-number").addEventListener("click", () => setMode(true));
+
+  // ---- your handwriting: corrections, "teach me", download, forget ----
+  function showSession(info) {
+    canTeach = Boolean(info.can_adapt);
+    const n = info.examples || 0;
+    const per = (info.per_digit || []).map((c, d) => (c ? `${c} of ${d}` : "")).filter(Boolean);
+    $("mine-count").textContent = !canTeach
+      ? `This server's model cannot learn your handwriting: ${info.refusal}`
+      : n === 0 ? "No corrections yet: the guesses are the model's own."
+      : `${n} correction${n === 1 ? "" : "s"} so far (${per.join(", ")}); the guesses now ` +
+        "use a model adapted to them.";
+    $("download").setAttribute("aria-disabled", String(n === 0));
+    $("forget").disabled = n === 0;
+    $("teach-me").disabled = !canTeach;
+  }
+
+  async function call(method, url, body) {
+    const options = { method, headers: body ? { "Content-Type": "application/json" } : {} };
+    if (body) options.body = JSON.stringify(body);
+    try {
+      const response = await fetch(url, options);
+      const data = await response.json();
+      return response.ok ? data : { error: data.error || "the server refused the request" };
+    } catch (err) {
+      return { error: "cannot reach the digitnet server" };
+    }
+  }
+
+  async function teach(digit) {
+    if (!inked) return;
+    const mine = generation;
+    setStatus("pending", `teaching: this is a ${digit}…`);
+    const data = await call("POST", "api/teach", { digit, image: pad.toDataURL("image/png") });
+    if (data.error) { setStatus("error", data.error, true); return; }
+    showSession(data);
+    if (mine === generation) {
+      showPrediction(data.prediction);
+      teachButtons[digit].classList.add("taught");
+    }
+    setStatus("done", `Learnt: that is a ${digit}. Your next guesses use your corrections.`);
+  }
+
+  $("forget").addEventListener("click", async () => {
+    const data = await call("DELETE", "api/session");
+    if (data.error) { setStatus("error", data.error, true); return; }
+    showSession(await call("GET", "api/session"));
+    $("lesson-result").textContent = "Your corrections are forgotten.";
+    if (inked && !uploaded) schedule(0); else if (uploaded) clearPad();
+  });
+
+  // "Teach me": each digit ROUNDS times; the last round is kept apart to measure on.
+  const ROUNDS = 3;
+  let lesson = null;  // {prompts: [digits], drawings: [{digit, image, before}]}
+
+  function prompt() {
+    const k = lesson.drawings.length, digit = lesson.prompts[k];
+    $("lesson-prompt").textContent =
+      `Draw a ${digit}  (${k + 1} of ${lesson.prompts.length})`;
+    $("lesson-next").textContent = k + 1 === lesson.prompts.length ? "Finish" : "Next";
+  }
+
+  $("teach-me").addEventListener("click", () => {
+    if (numberMode) setMode(false);
+    lesson = { prompts: [], drawings: [] };
+    for (let r = 0; r < ROUNDS; r++) for (let d = 0; d < 10; d++) lesson.prompts.push(d);
+    $("lesson").hidden = false;
+    $("lesson-result").textContent = "";
+    clearPad();
+    prompt();
+  });
+
+  $("lesson-stop").addEventListener("click", () => {
+    lesson = null;
+    $("lesson").hidden = true;
+    $("lesson-result").textContent = "Lesson stopped; nothing was taught.";
+  });
+
+  function guessOf(data) { return data.error ? null : data.digit; }
+
+  $("lesson-next").addEventListener("click", async () => {
+    if (!lesson || !inked || uploaded) return;
+    const digit = lesson.prompts[lesson.drawings.length];
+    const image = pad.toDataURL("image/png");
+    const before = guessOf(await call("POST", "api/predict", { image }));
+    lesson.drawings.push({ digit, image, before });
+    clearPad();
+    if (lesson.drawings.length < lesson.prompts.length) { prompt(); return; }
+    const done = lesson;
+    lesson = null;
+    $("lesson").hidden = true;
+    const cut = (ROUNDS - 1) * 10;  // the first rounds teach, the last one measures
+    $("lesson-result").textContent = `Learning from ${cut} drawings…`;
+    const taught = await call("POST", "api/teach", {
+      examples: done.drawings.slice(0, cut).map((x) => ({ digit: x.digit, image: x.image })) });
+    if (taught.error) { $("lesson-result").textContent = taught.error; return; }
+    showSession(taught);
+    const kept = done.drawings.slice(cut);
+    let right = 0, rightNow = 0;  // read right before the lesson, and after it
+    for (const x of kept) {
+      right += x.before === x.digit ? 1 : 0;
+      rightNow += guessOf(await call("POST", "api/predict", { image: x.image })) === x.digit
+        ? 1 : 0;
+    }
+    const result = $("lesson-result");
+    result.dataset.before = String(right);
+    result.dataset.after = String(rightNow);
+    result.textContent = `On your last ${kept.length} drawings, which it did not learn from: ` +
+      `${right} of ${kept.length} read right before, ${rightNow} of ${kept.length} after.`;
+  });
+
+  call("GET", "api/session").then((info) => { if (!info.error) showSession(info); });
 
   // ---- the model's details ----
   fetch("api/model").then((r) => r.json()).then((info) => {
