@@ -10,6 +10,8 @@ again gives the same pixels (tests/test_readme.py checks the committed files aga
     photo-shadow.jpg       a 4 in marker, photographed: uneven light, a shadow, noise, JPEG
     number.png             the number 2025 written on one line
     scribble.png           a scribble that is no digit at all
+    mine/1/, mine/7/       one writer's 1s (a flag and a foot) and 7s (a bar), three of
+                           each: a folder `digitnet adapt` learns a handwriting from
 
 They are for trying digitnet out (the README's first commands use them), not a
 benchmark: the hard ones (the status bar, the shadow) show what preprocessing must cope
@@ -21,6 +23,7 @@ from __future__ import annotations
 import itertools
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +48,9 @@ DIGITS: dict[str, list[Points]] = {
     "4": [[(0.62, 0.04), (0.1, 0.66), (0.9, 0.66)], [(0.64, 0.3), (0.66, 0.98)]],
     "5": [[(0.82, 0.06), (0.3, 0.06), (0.26, 0.45), *arc(0.5, 0.69, 0.31, 0.27, 130, -160)]],
     "7": [[(0.14, 0.1), (0.86, 0.07), (0.42, 0.96)]],
+    # one writer's style, for `digitnet adapt`: a 1 with a flag and a foot, a crossed 7
+    "1-flag": [[(0.22, 0.3), (0.58, 0.04), (0.58, 0.96)], [(0.3, 0.96), (0.86, 0.96)]],
+    "7-bar": [[(0.14, 0.1), (0.86, 0.07), (0.42, 0.96)], [(0.36, 0.5), (0.8, 0.5)]],
 }
 
 
@@ -112,6 +118,19 @@ def photo_with_shadow(rng: np.random.Generator) -> Image.Image:
     return Image.fromarray(warm)
 
 
+def my_digit(style: str) -> Callable[[np.random.Generator], Image.Image]:
+    """One of "my" digits in the writer's style (a folder for `digitnet adapt`), drawn
+    each time with another slant, size and shake."""
+    def draw(rng: np.random.Generator) -> Image.Image:
+        paper = Image.new("L", (300, 300), 245)
+        size = rng.uniform(150, 220)
+        draw_digit(ImageDraw.Draw(paper), style, (150 - size * 0.35, 150 - size / 2,
+                                                  size * 0.7, size), int(rng.integers(6, 14)),
+                   25, rng, slant=rng.uniform(0, 0.2), wobble=1.0)
+        return paper
+    return draw
+
+
 def number(rng: np.random.Generator) -> Image.Image:
     paper = Image.new("L", (1000, 300), 250)
     draw = ImageDraw.Draw(paper)
@@ -137,6 +156,8 @@ SAMPLES = {  # file name -> how it is drawn; each gets its own seed
     "photo-shadow.jpg": photo_with_shadow,
     "number.png": number,
     "scribble.png": scribble,
+    **{f"mine/{style[0]}/{k}.png": my_digit(style)
+       for style in ("1-flag", "7-bar") for k in range(1, 4)},
 }
 
 
@@ -146,6 +167,7 @@ def make(directory: Path) -> list[Path]:
     written = []
     for seed, (name, drawing) in enumerate(SAMPLES.items()):
         path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
         picture = drawing(np.random.default_rng(seed))
         options = {"quality": 88} if path.suffix == ".jpg" else {"optimize": True}
         picture.save(path, **options)

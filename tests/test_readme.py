@@ -114,6 +114,11 @@ def check_output(command: str, result: subprocess.CompletedProcess, cwd: Path) -
             assert "the model was not kept: add --out FILE.npz to save it" in result.stdout
     elif args[1] == "evaluate":
         assert re.search(r"test accuracy \d+\.\d\d%", result.stdout)
+    elif args[1] == "adapt":
+        from digitnet import load_model
+
+        model = load_model(cwd / args[args.index("--out") + 1])  # an ordinary model file
+        assert model.metadata["adapted"]["base"]["name"] == args[2]
     else:
         raise AssertionError(f"no check for {command!r}: add one")
 
@@ -190,9 +195,11 @@ def test_the_sample_pictures_are_what_the_script_draws(tmp_path):
     result = subprocess.run([sys.executable, str(ROOT / "examples" / "make_samples.py"),
                              str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    drawn = sorted(p.name for p in tmp_path.iterdir())
-    committed = sorted(p.name for p in (ROOT / "examples").iterdir() if p.suffix != ".py")
-    assert drawn == committed and len(drawn) == 5
+    drawn = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    committed = sorted(str(p.relative_to(ROOT / "examples"))
+                       for p in (ROOT / "examples").rglob("*") if p.is_file()
+                       and p.suffix != ".py" and "__pycache__" not in p.parts)
+    assert drawn == committed and len(drawn) == 11
     for name in drawn:
         with Image.open(tmp_path / name) as new, Image.open(ROOT / "examples" / name) as old:
             a, b = np.asarray(new, np.int16), np.asarray(old, np.int16)
