@@ -103,8 +103,9 @@ def read_pictures(split: str, per_kind: int, rng: np.random.Generator
     return {"numbers": numbers, "not_numbers": others}
 
 
-def classify(model: Any, pictures: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(digits (n,) with -1 where declined or refused, declined (n,) bool, refused (n,) bool)."""
+def prepared(pictures: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(network inputs (n, 28, 28), refused (n,) bool): preprocess each picture; one it
+    refuses (blank) gets an empty input."""
     inputs, refused = [], np.zeros(len(pictures), bool)
     for k, picture in enumerate(pictures):
         try:
@@ -112,32 +113,69 @@ def classify(model: Any, pictures: list[Any]) -> tuple[np.ndarray, np.ndarray, n
         except ImageError:
             refused[k] = True
             inputs.append(np.zeros((28, 28), np.uint8))
-    digits, _ = model.predict_digits(np.stack(inputs))
+    return np.stack(inputs), refused
+
+
+def classify(model: Any, inputs: np.ndarray, refused: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """(digits (n,) with -1 where declined or refused, declined (n,) bool)."""
+    digits, _ = model.predict_digits(inputs)
     declined = np.array([d is None for d in digits]) & ~refused
     answer = np.array([-1 if d is None else d for d in digits])
     answer[refused] = -1
-    return answer, declined, refused
+    return answer, declined
 
 
-def digit_figures(model: Any, sets: dict[str, list[tuple[Any, int]]]) -> dict[str, Any]:
+def digit_figures(model: Any, sets: dict[str, tuple[list, np.ndarray, np.ndarray, np.ndarray]],
+                  mistakes: list | None = None) -> dict[str, Any]:
+    """Figures per kind; sets: kind -> (pictures, inputs, refused, labels). Mistakes (the
+    picture, its input, true, answer) are appended to `mistakes`, up to 6 per kind."""
     out: dict[str, Any] = {}
-    for kind, items in sets.items():
-        answer, declined, refused = classify(model, [p for p, _ in items])
-        labels = np.array([label for _, label in items])
-        out[kind] = {"n": len(items), "read_right": round(float(np.mean(answer == labels)), 4),
+    for kind, (pictures, inputs, refused, labels) in sets.items():
+        answer, declined = classify(model, inputs, refused)
+        out[kind] = {"n": len(labels), "read_right": round(float(np.mean(answer == labels)), 4),
                      "declined": round(float(np.mean(declined)), 4),
                      "refused": round(float(np.mean(refused)), 4)}
+        if mistakes is not None:
+            wrong = np.flatnonzero(answer != labels)[:6]
+            mistakes += [(kind, pictures[i], inputs[i], int(labels[i]), int(answer[i]))
+                         for i in wrong]
     pens = [out[k]["read_right"] for k in out if k.startswith("pen_")]
     out["pen_all"] = {"read_right": round(float(np.mean(pens)), 4)}
     return out
 
 
-def nondigit_figures(model: Any, sets: dict[str, list[Any]]) -> dict[str, Any]:
+def nondigit_figures(model: Any, sets: dict[str, tuple[np.ndarray, np.ndarray]]
+                     ) -> dict[str, Any]:
+    """The share of each kind of non-digit declined or refused; sets: kind -> (inputs,
+    refused)."""
     out = {}
-    for kind, pictures in sets.items():
-        answer, _, _ = classify(model, pictures)
-        out[kind] = {"n": len(pictures), "declined": round(float(np.mean(answer == -1)), 4)}
+    for kind, (inputs, refused) in sets.items():
+        answer, _ = classify(model, inputs, refused)
+        out[kind] = {"n": len(inputs), "declined": round(float(np.mean(answer == -1)), 4)}
     return out
+
+
+def gallery(mistakes: list, path: Path, columns: int = 6) -> None:
+    """A PNG of mistakes: each picture as sent beside the 28x28 input the network saw,
+    under "kind: true>answer" ("?" when declined or refused)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    cell, label = 96, 18
+    font = ImageFont.load_default(size=13)
+    rows = max(1, -(-len(mistakes) // columns))
+    sheet = Image.new("RGB", (columns * 2 * cell, rows * (cell + label)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for k, (kind, picture, image, true, answer) in enumerate(mistakes):
+        x, y = (k % columns) * 2 * cell, (k // columns) * (cell + label)
+        shown = picture.convert("RGB")
+        shown.thumbnail((cell - 4, cell - 4))
+        sheet.paste(shown, (x + 2, y + label))
+        sheet.paste(Image.fromarray(255 - image).resize((cell - 4, cell - 4)).convert("RGB"),
+                    (x + cell, y + label))
+        draw.text((x + 4, y + 2), f"{kind}: {true}>{'?' if answer < 0 else answer}",
+                  fill="black", font=font)
+    sheet.save(path)
 
 
 def read_figures(model: Any, sets: dict[str, list[tuple[Any, str | None]]]) -> dict[str, Any]:
@@ -148,8 +186,7 @@ def read_figures(model: Any, sets: dict[str, list[tuple[Any, str | None]]]) -> d
         right = 0
         for picture, truth in items:
             try:
-                reading = read_number(model, picture)
-                number = reading.number if getattr(reading, "is_number", True) else None
+                number = read_number(model, picture).number  # None: "not a number"
             except ImageError:
                 number = None
             right += number == truth
@@ -170,6 +207,8 @@ def main() -> None:
     parser.add_argument("--per-kind", type=int, default=300)
     parser.add_argument("--dev", action="store_true", help="the development sets")
     parser.add_argument("--skip-read", action="store_true", help="leave out numbers")
+    parser.add_argument("--gallery", type=Path, default=None, metavar="FILE.png",
+                        help="draw the first model's mistakes on each kind of digit")
     args = parser.parse_args()
     split = "dev" if args.dev else "report"
     models = {name: load_model(name) for name in (args.models or ["builtin"])}
@@ -177,15 +216,22 @@ def main() -> None:
         models["fast"] = fast_model()
     rng = np.random.default_rng(SEEDS[split])
     start = time.perf_counter()
-    digits = digit_pictures(split, args.per_kind, rng)
-    others = nondigit_pictures(split, args.per_kind, rng)
+    digits = {}  # kind -> (pictures, inputs, refused, labels)
+    for kind, items in digit_pictures(split, args.per_kind, rng).items():
+        pictures = [p for p, _ in items]
+        digits[kind] = (pictures, *prepared(pictures), np.array([label for _, label in items]))
+    others = {kind: prepared(pictures)
+              for kind, pictures in nondigit_pictures(split, args.per_kind, rng).items()}
     reads = None if args.skip_read else read_pictures(split, args.per_kind // 3, rng)
     report: dict[str, Any] = {"split": split, "per_kind": args.per_kind,
                               "make_seconds": round(time.perf_counter() - start, 1)}
-    for name, model in models.items():
+    for k, (name, model) in enumerate(models.items()):
         start = time.perf_counter()
-        entry = {"digits": digit_figures(model, digits), "not_digits": nondigit_figures(model,
-                                                                                       others)}
+        mistakes: list | None = [] if args.gallery is not None and k == 0 else None
+        entry = {"digits": digit_figures(model, digits, mistakes),
+                 "not_digits": nondigit_figures(model, others)}
+        if mistakes is not None:
+            gallery(mistakes, args.gallery)
         if reads is not None:
             entry["read"] = read_figures(model, reads)
         entry["seconds"] = round(time.perf_counter() - start, 1)

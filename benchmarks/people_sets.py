@@ -356,9 +356,12 @@ def _soft_shadow(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
     return 1 - depth * np.asarray(mask, np.float32) / 255
 
 
-def photo(segments: Segments, rng: np.random.Generator) -> Image.Image:
-    """A digit written on paper and photographed (see the module doc)."""
-    size = (int(rng.integers(400, 1001)), int(rng.integers(400, 1001)))
+def photo(segments: Segments, rng: np.random.Generator,
+          size: tuple[int, int] | None = None) -> Image.Image:
+    """A digit written on paper and photographed (see the module doc); size (H, W), by
+    default 400..1000 each."""
+    if size is None:
+        size = (int(rng.integers(400, 1001)), int(rng.integers(400, 1001)))
     h, w = size
     paper = rng.uniform(200, 250) + rng.uniform(-8, 8, 3)
     light = np.ones(size, np.float32)

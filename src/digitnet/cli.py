@@ -445,7 +445,38 @@ def _add_predict_parser(sub: Any) -> None:
                               "digit_score, probabilities (or error)")
     predict.add_argument("--show-input", type=Path, default=None, metavar="DIR",
                          help="save the 28x28 image the network saw for each file in DIR")
+    _reject_arguments(predict)
     predict.set_defaults(run=cmd_predict)
+
+
+def _reject_arguments(parser: argparse.ArgumentParser) -> None:
+    """--threshold and --no-reject: when a picture is "not a digit", for this run."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--threshold", type=_unit_interval, default=None, metavar="T",
+                       help="decline pictures whose digit score (largest probability) is "
+                            "under T, 0..1 (default: the model's own threshold)")
+    group.add_argument("--no-reject", action="store_true",
+                       help="never answer 'not a digit': always give the best guess")
+
+
+def _unit_interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") \
+            from None
+    if not 0.0 <= value <= 1.0:  # (NaN fails this too)
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}")
+    return value
+
+
+def _rejecting(model: Any, args: argparse.Namespace) -> Any:
+    """The model with the threshold --threshold or --no-reject asks for, if any."""
+    if getattr(args, "no_reject", False):
+        return model.with_threshold(0.0)
+    if getattr(args, "threshold", None) is not None:
+        return model.with_threshold(args.threshold)
+    return model
 
 
 def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -459,7 +490,7 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     if not 1 <= args.top_k <= CLASSES:
         parser.error(f"--top-k must be between 1 and {CLASSES}, got {args.top_k}")
     cli_help.model_and_images(args, parser)
-    model = load_model(args.model)
+    model = _rejecting(load_model(args.model), args)
     records = _each_image(args.images, preprocess_file, key="input")
     ok = [r for r in records if "error" not in r]
     outputs = ShowInput(args.show_input, args.images, _model_file(args.model))
@@ -560,6 +591,7 @@ def _add_read_parser(sub: Any) -> None:
     read.add_argument("--show-input", type=Path, default=None, metavar="DIR",
                       help="save each picture with its digits' numbered boxes, and each "
                            "digit's 28x28 input, in DIR")
+    _reject_arguments(read)
     read.set_defaults(run=cmd_read)
 
 
@@ -571,7 +603,7 @@ def cmd_read(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .segment import read_number
 
     cli_help.model_and_images(args, parser)
-    model = load_model(args.model)
+    model = _rejecting(load_model(args.model), args)
     outputs = ShowInput(args.show_input, args.images, _model_file(args.model))
     unsaved: dict[Path, str] = {}  # file -> why its --show-input pictures were not written
 
@@ -719,13 +751,15 @@ def _add_serve_parser(sub: Any) -> None:
                        help="address to listen on; 0.0.0.0 opens it to the network")
     serve.add_argument("--port", type=_port, default=8000, help="TCP port (0 picks a free one)")
     serve.add_argument("-q", "--quiet", action="store_true", help="don't log each request")
+    _reject_arguments(serve)
     serve.set_defaults(run=cmd_serve)
 
 
 def cmd_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .server import serve
 
-    serve(args.model, host=args.host, port=args.port, quiet=args.quiet)
+    threshold = 0.0 if args.no_reject else args.threshold
+    serve(args.model, host=args.host, port=args.port, quiet=args.quiet, threshold=threshold)
     return 0
 
 

@@ -53,7 +53,7 @@ from .writing import digit_mask
 
 MAX_PIXELS = 40_000_000  # larger images are refused before decoding (about 7700 x 5200)
 WORK_SIDE = 1024  # larger pictures are first shrunk by a whole factor (box filter) to this
-ANALYSIS_SIDE = 512  # the writing is looked for on a copy shrunk to at most this size
+ANALYSIS_SIDE = 400  # the writing is looked for on a copy shrunk to at most this size
 # The only decoders load_image lets Pillow use: Pillow would also open EPS by running
 # Ghostscript on the file, and dozens of rarely exercised formats. (JPEG also opens the
 # MPO files many phones write; DIB is a BMP variant.)
@@ -168,6 +168,9 @@ def to_grayscale(image: Any) -> np.ndarray:
 def _pil_to_gray(image: Any) -> np.ndarray:
     Image = _pil()
     if image.mode in ("I", "F") or image.mode.startswith("I;16"):
+        factor = -(-max(image.size) // WORK_SIDE)
+        if factor > 1:  # shrunk before anything else, as 8-bit pictures are
+            image = (image.convert("I") if image.mode.startswith("I;16") else image).reduce(factor)
         return _wide_to_gray(np.asarray(image))
     transparent = image.mode in _ALPHA_MODES or "transparency" in image.info
     if transparent:

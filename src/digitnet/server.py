@@ -460,8 +460,9 @@ def url_of(sock: socket.socket) -> str:
 
 
 def serve(model_path: str | Path, host: str = "127.0.0.1", port: int = 8000,
-          quiet: bool = False) -> None:
+          quiet: bool = False, threshold: float | None = None) -> None:
     """Load the model, then serve the page and API until Ctrl-C (a normal stop).
+    threshold: the digit score under which pictures are "not a digit" (None: the model's).
 
     Raises MissingExtraError without the web extra, ModelFileError for a bad model file
     and ServerError if the address cannot be used, all before anything is served.
@@ -474,6 +475,8 @@ def serve(model_path: str | Path, host: str = "127.0.0.1", port: int = 8000,
     # busy machine they cost milliseconds per request instead of a tenth of one.
     threadpool_limits(limits=1, user_api="blas")
     model = load_model(model_path)  # once, before listening; a bad file stops us here
+    if threshold is not None:
+        model = model.with_threshold(threshold)
     app = create_app(model, Path(model_path).name)
     sock = listen(host, port)
     arch = architecture(model.hidden)

@@ -31,6 +31,7 @@ None of this knows what digits look like; the classifier judges the result.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +49,7 @@ BAND_DEPTH = 0.02  # solid regions thicker than this fraction of the picture's s
 BORDER_SPAN = 0.9  # ... along this much of an edge are the picture's border ...
 BORDER_DEPTH = 0.25  # ... if they reach no further into it than this
 SPECK = 0.08  # marks smaller than this fraction of the largest are specks
+SOLID = 0.6  # a round mark filling more of its box than this, with no hole, is a blob
 EDGE_BAND = 0.15  # marks wholly in the top or bottom band this tall weigh less ...
 CHROME_WEIGHT = 0.4  # ... by this factor, as do round filled blobs and lone lines
 REACH = 0.3  # marks within this fraction of the digit's size of it are part of it
@@ -66,6 +68,7 @@ class Mark:
     x1: int
     area: int
     darkness: float
+    solid: bool = False  # filled, round and without a hole: a colour swatch, not a 0
 
     @property
     def height(self) -> int:
@@ -118,9 +121,13 @@ def clear_bands(mask: np.ndarray) -> np.ndarray:
 
     h, w = mask.shape
     depth = max(3, round(BAND_DEPTH * min(h, w)))
-    solid = ndimage.maximum_filter(ndimage.minimum_filter(mask, size=depth), size=depth)
+    step = max(1, depth // 3)  # solid regions are found on every step-th pixel: they are wide
+    coarse = mask[::step, ::step]
+    size = max(2, round(depth / step))
+    solid = ndimage.maximum_filter(ndimage.minimum_filter(coarse, size=size), size=size)
     if not solid.any():
         return mask
+    solid = np.repeat(np.repeat(solid, step, axis=0), step, axis=1)[:h, :w] & mask
     labels, marks = label_marks(solid)
     out = mask.copy()
     for m in marks:
@@ -228,7 +235,7 @@ def _chrome(mark: Mark, shape: tuple[int, int]) -> bool:
     h, _ = shape
     band = EDGE_BAND * h
     in_band = mark.y1 <= band or mark.y0 >= h - band
-    blob = mark.fill > 0.6 and 0.7 <= mark.height / mark.width <= 1.4
+    blob = mark.solid
     line = mark.width >= 8 * mark.height or (mark.height >= RULE_SPAN * h
                                              and mark.height >= 8 * mark.width)
     return in_band or blob or line
@@ -265,7 +272,20 @@ def candidate_marks(ink: np.ndarray) -> tuple[np.ndarray, list[Mark], np.ndarray
     marks = [m for m in marks if m.size >= SPECK * largest]
     frames = {m.label for m in marks if m.fill < 0.2
               and any(o.inside(m) for o in marks if o is not m)}
-    return labels, [m for m in marks if m.label not in frames], cleared
+    marks = [dataclasses.replace(m, solid=_solid(labels, m)) for m in marks
+             if m.label not in frames]
+    return labels, marks, cleared
+
+
+def _solid(labels: np.ndarray, mark: Mark) -> bool:
+    """Whether a mark is a round filled blob (a colour swatch): roughly as wide as tall,
+    covering most of its box, and without a hole (a thick 0 has one)."""
+    from scipy import ndimage
+
+    if mark.fill <= SOLID or not 0.7 <= mark.height / mark.width <= 1.4:
+        return False
+    own = labels[mark.y0:mark.y1, mark.x0:mark.x1] == mark.label
+    return int(ndimage.binary_fill_holes(own).sum()) == mark.area
 
 
 def _keep(labels: np.ndarray, marks: list[Mark], cleared: np.ndarray) -> np.ndarray:
