@@ -60,10 +60,10 @@ def test_dark_mode_and_a_frame_crossed_by_the_table():
     picture, _ = seven()
     assert not dark_on_light(255 - picture)
     np.testing.assert_allclose(ink_image(255 - picture), ink_image(picture), atol=1e-3)
-    on_table = picture.copy()
-    on_table[:, :90] = 40  # the table beyond the paper: the frame is no longer even
-    on_table[:90, :] = 40
-    assert dark_on_light(on_table)  # the strokes still tell: dark ink on light paper
+    dim, _ = seven(paper=150, ink=20)  # a dim photo: the paper is mid-grey ...
+    dim[:, :120] = 45  # ... and the table shows beyond its edge: the frame says little
+    assert dark_on_light(dim)  # the strokes still tell: dark ink on lighter paper
+    assert not dark_on_light(255 - dim)
 
 
 def test_a_region_made_at_full_resolution_matches_the_whole():

@@ -5,9 +5,10 @@ mode; they scan on grey paper. `ink_image` turns all of these into one thing, an
 image: background 0, the strongest ink 255. In order:
 
     polarity     the picture's frame (its outer ring, PAPER_RING of its size thick)
-                 shows the paper: a light frame means dark ink on light paper; a frame
-                 crossed by a shadow or the table, the strokes' own contrast decides
-                 (`dark_on_light`). Light-on-dark pictures are inverted
+                 shows the paper: a light frame means dark ink on light paper; when ink,
+                 a shadow or the table crosses the frame, or the light is dim, the
+                 strokes' own contrast decides (`dark_on_light`). Light-on-dark pictures
+                 are inverted
     light        the paper's brightness, estimated where the ink is not (`paper_light`):
                  the picture shrunk to about LIGHT_SIDE pixels, then a grey closing (a
                  maximum filter, then a minimum filter) LIGHT_WINDOW of the picture wide.
@@ -42,12 +43,12 @@ from .errors import ImageError
 NOISE_MADS = 3  # background + this many median absolute deviations is "no ink"
 MIN_CONTRAST = 32  # ink that stands out from the background by less is "blank" (0..255)
 PAPER_RING = 0.02  # the frame read for the paper: this fraction of the shorter side, >= 1 px
-EVEN_FRAME = 8  # a frame whose levels deviate by less (median, 0..255) is plain paper
+EVEN_FRAME = 16  # a frame whose levels spread less (10th to 90th percentile) is plain paper
 LIGHT_SIDE = 192  # the light is estimated on the picture shrunk to about this many pixels
 LIGHT_WINDOW = 0.2  # ... with a closing this fraction of the longer side wide
 NARROW_WINDOW = 0.05  # ... and one this wide, which follows narrower shadows
 SHADOW = 0.4  # paper in shadow keeps at least this fraction of its light; ink does not
-LIGHT_MIN_SIDE = 64  # smaller pictures are taken to be evenly lit
+LIGHT_MIN_SIDE = 128  # smaller pictures are taken to be evenly lit
 UNEVEN = 0.1  # light varying by more than this fraction of its level is evened out
 
 
@@ -65,15 +66,23 @@ def frame(gray: np.ndarray) -> np.ndarray:
 def dark_on_light(gray: np.ndarray) -> bool:
     """Whether gray (H, W) 0..255 is dark ink on light paper.
 
-    An even frame (its median absolute deviation under EVEN_FRAME levels) is paper, and
-    says it: light paper, dark ink. A frame with a shadow or the table across it does
-    not; then the strokes tell: a black top-hat (a grey closing minus the picture) finds
-    dark strokes on lighter ground, a white top-hat light strokes on darker ground, and
-    the stronger of the two (the mean of its top percent) wins."""
+    A frame mostly near white or black (its median beyond 200 or under 55), or an even
+    frame (80% of it within EVEN_FRAME levels) clearly light or dark, is paper, and says
+    it. Otherwise (ink on the frame, a shadow or the table across it, a dim photo):
+      - a small picture, a crop of the digit: paper is most of it and ink a little, so
+        dark ink lies further below the median (its 1st percentile) than anything lies
+        above it (its 99th), and light ink the other way round;
+      - a larger one: the strokes tell, a black top-hat (a grey closing NARROW_WINDOW
+        wide, minus the picture) finding dark strokes on lighter ground and a white
+        top-hat light ones on darker ground; the stronger (the mean of its top percent)
+        wins. A shadow's edge, wider than the window, is neither."""
     ring = frame(gray)
-    middle = float(np.median(ring))
-    if float(np.median(np.abs(ring - middle))) < EVEN_FRAME or max(gray.shape) < LIGHT_MIN_SIDE:
-        return middle > 127.5  # (a small picture is too small for the strokes to tell)
+    low, middle, high = np.percentile(ring, [10, 50, 90])
+    if abs(middle - 127.5) > 72 or (high - low < EVEN_FRAME and abs(middle - 127.5) > 30):
+        return bool(middle > 127.5)
+    if max(gray.shape) < LIGHT_MIN_SIDE:
+        low, median, high = np.percentile(gray, [1, 50, 99])
+        return bool(median - low >= high - median)
     from scipy import ndimage
 
     small = _shrunk(gray)
