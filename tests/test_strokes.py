@@ -32,7 +32,7 @@ def test_keep_is_mnists_range_from_its_5th_percentile(mnist):
     assert np.mean(widths > KEEP[1]) < 0.01
 
 
-@pytest.mark.parametrize("pen, expect", [(3, TARGET[0]), (170, TARGET[1])])
+@pytest.mark.parametrize("pen, expect", [(3, TARGET[0]), (260, TARGET[1])])
 def test_hairlines_and_markers_are_redrawn_within_the_target(pen, expect):
     out = even_strokes(drawn(pen))
     assert out is not None

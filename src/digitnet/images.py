@@ -335,37 +335,63 @@ def preprocess(image: Any) -> np.ndarray:
     return preprocess_ink(find_writing(to_grayscale(image), digit_mask)[0])
 
 
-def find_writing(gray: np.ndarray, choose: Callable[[np.ndarray], np.ndarray | None]
+def find_writing(gray: np.ndarray, choose: Callable[[np.ndarray], Any]
                  ) -> tuple[np.ndarray, tuple[int, int]]:
     """The ink of the writing in a picture, cropped to it: (ink (h, w) float32, background
     0 and ink high, other marks cleared; (top, left) of the crop in gray's pixels).
 
-    gray: (H, W) 0..255. choose: which pixels of an ink image are the writing
-    (`writing.digit_mask` or `writing.line_mask`); None keeps all the ink. The picture is
-    read (`ink.read_paper`) and the writing chosen on a copy shrunk by a whole factor to
-    at most ANALYSIS_SIDE pixels; the chosen part's ink is then made again from the
-    picture's own pixels, at full resolution. Raises ImageError for a blank picture."""
+    gray: (H, W) 0..255. choose: which marks of an ink image are the writing
+    (`writing.digit_mask` or `writing.line_mask`, giving a `writing.Choice` or None,
+    which keeps all the ink). The picture is read (`ink.read_paper`) and the writing
+    chosen on a copy shrunk by a whole factor to at most ANALYSIS_SIDE pixels. Then the
+    chosen part's ink is made again from the picture's own pixels, at full resolution:
+    every stroke there that touches a chosen one is kept whole, with its rim, so a thin
+    stroke that was faint on the small copy is not cut off. Raises ImageError for a
+    blank picture."""
     factor = -(-max(gray.shape) // ANALYSIS_SIDE)
     small = gray if factor == 1 else _pil().fromarray(
         np.ascontiguousarray(gray, np.float32)).reduce(factor)
     small = np.asarray(small, np.float32)
     paper = read_paper(small)
     ink = paper.ink(small)
-    keep = choose(ink)
-    if keep is None:
-        keep = ink > 0
+    choice = choose(ink)
+    keep = choice.keep if choice is not None else ink > 0
     rows, cols = np.flatnonzero(keep.any(axis=1)), np.flatnonzero(keep.any(axis=0))
     if not len(rows):
         raise ImageError("blank image: no ink found")
-    box = (slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1))
-    if factor == 1:
-        return np.where(keep[box], ink[box], 0).astype(np.float32), (box[0].start, box[1].start)
-    full = (slice(box[0].start * factor, min(box[0].stop * factor, gray.shape[0])),
-            slice(box[1].start * factor, min(box[1].stop * factor, gray.shape[1])))
+    if factor == 1 or choice is None:
+        box = (slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1))
+        if factor == 1:
+            return np.where(keep[box], ink[box], 0).astype(np.float32), (box[0].start,
+                                                                         box[1].start)
+    margin = 2 * factor  # the box at full resolution, a little wider: thin tails
+    top, left = max(int(rows[0]) * factor - margin, 0), max(int(cols[0]) * factor - margin, 0)
+    bottom = min((int(rows[-1]) + 1) * factor + margin, gray.shape[0])
+    right = min((int(cols[-1]) + 1) * factor + margin, gray.shape[1])
+    full = (slice(top, bottom), slice(left, right))
     region = paper.ink(gray[full], box=full, scale=factor)
-    grown = np.repeat(np.repeat(keep[box], factor, axis=0), factor, axis=1)
-    grown = grown[:region.shape[0], :region.shape[1]]
-    return np.where(grown, region, 0).astype(np.float32), (full[0].start, full[1].start)
+    if choice is None:
+        return region, (top, left)
+    return _same_choice(region, choice, full, factor), (top, left)
+
+
+def _same_choice(region: np.ndarray, choice: Any, full: tuple[slice, slice],
+                 factor: int) -> np.ndarray:
+    """The region's ink (h, w) with what `choice` (made on the copy shrunk `factor`
+    times) left out cleared, judged again at full resolution."""
+    from scipy import ndimage
+
+    h, w = choice.keep.shape
+    rows = np.clip(np.arange(full[0].start, full[0].stop) // factor, 0, h - 1)
+    cols = np.clip(np.arange(full[1].start, full[1].stop) // factor, 0, w - 1)
+    grid = np.ix_(rows, cols)  # each full-resolution pixel's pixel on the small copy
+    cleared = choice.cleared[grid]
+    mask = (region > INK_THRESHOLD * float(region.max())) & ~cleared
+    labels, _ = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    chosen = np.unique(labels[mask & choice.strokes[grid]])
+    kept = np.isin(labels, chosen[chosen > 0])
+    rim = ndimage.binary_dilation(kept, structure=np.ones((5, 5), bool)) & (labels == 0)
+    return np.where(kept | (rim & ~cleared), region, 0).astype(np.float32)
 
 
 def preprocess_ink(ink: np.ndarray) -> np.ndarray:

@@ -13,10 +13,10 @@ redrawn along their centre line with a pen of MNIST's width:
                   line (its skeleton, `skimage.morphology.skeletonize`); area / length
                   of the centre line is the mean stroke width (`stroke_width`)
     keep          a width within KEEP of the digit's longer side is left as it is: from
-                  MNIST's 5th percentile (0.09, measured by `mnist_widths`) to past its
-                  thickest 1% (0.26), as thick as scans of other writers' digits come
-                  (an enlarged 8x8 scan measures 0.2 to 0.3); redrawn, such blocky
-                  digits read worse
+                  MNIST's 5th percentile (0.09, measured by `mnist_widths`) to well past
+                  its thickest 1% (0.26), as thick as scans of other writers' digits come
+                  (scikit-learn's 8x8 digits enlarged measure 0.16 to 0.40, 5th to 99th
+                  percentile); redrawn, such blocky digits read worse
     redraw        otherwise the strokes are drawn again along the centre line, as wide as
                   they were but brought within TARGET (a hairline becomes 0.12 of the
                   digit's size, a marker 0.16): every pixel within half that width of the
@@ -39,7 +39,7 @@ import numpy as np
 from .constants import BOX, INK_THRESHOLD
 
 WORK = 4 * BOX  # pixels on the digit's longer side while its strokes are measured
-KEEP = (0.09, 0.30)  # stroke widths (fraction of the longer side) left as they are
+KEEP = (0.09, 0.40)  # stroke widths (fraction of the longer side) left as they are
 TARGET = (0.12, 0.16)  # ... others are redrawn as wide as they were, but within these
 MASK = 0.5  # a stroke is the ink above this fraction of its peak
 CROWD = 0.95  # a redrawn stroke keeps this share of its ink apart from the others (`redraw`)

@@ -49,7 +49,7 @@ BAND_DEPTH = 0.02  # solid regions thicker than this fraction of the picture's s
 BORDER_SPAN = 0.9  # ... along this much of an edge are the picture's border ...
 BORDER_DEPTH = 0.25  # ... if they reach no further into it than this
 SPECK = 0.08  # marks smaller than this fraction of the largest are specks
-SOLID = 0.6  # a round mark filling more of its box than this, with no hole, is a blob
+SOLID = 0.72  # a round mark filling more of its box than this, with no hole, is a blob
 EDGE_BAND = 0.15  # marks wholly in the top or bottom band this tall weigh less ...
 CHROME_WEIGHT = 0.4  # ... by this factor, as do round filled blobs and lone lines
 REACH = 0.3  # marks within this fraction of the digit's size of it are part of it
@@ -288,10 +288,21 @@ def _solid(labels: np.ndarray, mark: Mark) -> bool:
     return int(ndimage.binary_fill_holes(own).sum()) == mark.area
 
 
-def _keep(labels: np.ndarray, marks: list[Mark], cleared: np.ndarray) -> np.ndarray:
-    """The pixels (H, W) bool to keep for the marks: everything within their box except
-    the other marks and the cleared pixels, each with a rim two pixels wide (their
-    anti-aliased edges), unless a kept stroke is there."""
+@dataclass(frozen=True)
+class Choice:
+    """The writing found in an ink image (H, W): which pixels to keep at this scale, and
+    what a finer look at the same picture needs to make the same choice."""
+
+    keep: np.ndarray  # (H, W) bool: the chosen strokes, their faint rim, other faint ink
+    #                   in their box; not other marks or cleared lines
+    strokes: np.ndarray  # (H, W) bool: the chosen marks' own pixels
+    cleared: np.ndarray  # (H, W) bool: lines and bands cleared from the picture
+
+
+def _choice(labels: np.ndarray, marks: list[Mark], cleared: np.ndarray) -> Choice:
+    """What to keep for the marks: everything within their box except the other marks
+    and the cleared pixels, each with a rim two pixels wide (their anti-aliased edges),
+    unless a kept stroke is there."""
     from scipy import ndimage
 
     h, w = labels.shape
@@ -299,14 +310,14 @@ def _keep(labels: np.ndarray, marks: list[Mark], cleared: np.ndarray) -> np.ndar
            slice(max(min(m.x0 for m in marks) - 2, 0), min(max(m.x1 for m in marks) + 2, w)))
     wanted = np.zeros(int(labels.max()) + 1, bool)
     wanted[[m.label for m in marks]] = True
+    strokes = wanted[labels]
     window = labels[box]
-    strokes = wanted[window]
-    others = ((window > 0) & ~strokes) | cleared[box]
+    others = ((window > 0) & ~strokes[box]) | cleared[box]
     if others.any():
         others = ndimage.binary_dilation(others, structure=np.ones((5, 5), bool))
     keep = np.zeros(labels.shape, bool)
-    keep[box] = strokes | ~others
-    return keep
+    keep[box] = strokes[box] | ~others
+    return Choice(keep, strokes, cleared)
 
 
 def _main(marks: list[Mark], shape: tuple[int, int]) -> Mark:
@@ -315,9 +326,9 @@ def _main(marks: list[Mark], shape: tuple[int, int]) -> Mark:
     return max(plain or marks, key=lambda m: _weight(m, shape))
 
 
-def digit_mask(ink: np.ndarray) -> np.ndarray | None:
-    """Which pixels of ink (H, W) belong to the one digit in the picture -> (H, W) bool,
-    or None when no mark could be writing (see the module doc)."""
+def digit_mask(ink: np.ndarray) -> Choice | None:
+    """Which pixels of ink (H, W) belong to the one digit in the picture, or None when no
+    mark could be writing (see the module doc)."""
     labels, marks, cleared = candidate_marks(ink)
     if not marks:
         return None
@@ -329,12 +340,12 @@ def digit_mask(ink: np.ndarray) -> np.ndarray | None:
             continue
         if any(g.gap(mark) <= REACH * main.size for g in group):
             group.append(mark)
-    return _keep(labels, group, cleared)
+    return _choice(labels, group, cleared)
 
 
-def line_mask(ink: np.ndarray) -> np.ndarray | None:
-    """Which pixels of ink (H, W) belong to one line of writing (a number) -> (H, W) bool,
-    or None: starting from the main mark, every mark sharing LINE_OVERLAP of its height
+def line_mask(ink: np.ndarray) -> Choice | None:
+    """Which pixels of ink (H, W) belong to one line of writing (a number), or None:
+    starting from the main mark, every mark sharing LINE_OVERLAP of its height
     with a mark already kept, or within reach of one, joins, so a slanted or wavy line
     is followed to its ends and a second line of writing is left out."""
     labels, marks, cleared = candidate_marks(ink)
@@ -352,7 +363,7 @@ def line_mask(ink: np.ndarray) -> np.ndarray | None:
                 kept.append(mark)
                 rest.remove(mark)
                 grew = True
-    return _keep(labels, kept, cleared)
+    return _choice(labels, kept, cleared)
 
 
 def _same_line(mark: Mark, other: Mark) -> bool:
