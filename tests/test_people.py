@@ -13,10 +13,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-import people  # noqa: E402
-import people_sets  # noqa: E402
+import people
+import people_sets
 
-from digitnet import load_model  # noqa: E402
+from digitnet import load_model
 
 PER_KIND = 60
 

@@ -29,7 +29,8 @@ def test_with_threshold_changes_only_the_threshold(pictures):
     model = load_model("builtin")
     never, always = model.with_threshold(0.0), model.with_threshold(1.0)
     assert never.params is model.params and model.reject_threshold > 0
-    digits, scores = never.predict_images_digits([pictures / "seven.png", pictures / "scribble.png"])
+    digits, scores = never.predict_images_digits([pictures / "seven.png",
+                                                  pictures / "scribble.png"])
     assert digits[0] == 7 and digits[1] is not None
     assert always.predict_images_digits(pictures / "seven.png")[0] == [None]
     np.testing.assert_allclose(model.predict_images_digits(pictures / "seven.png")[1], scores[:1])

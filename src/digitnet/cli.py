@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_read_parser(sub)
     _add_export_parser(sub)
     _add_committee_parser(sub)
+    _add_threshold_parser(sub)
     _add_serve_parser(sub)
     _add_augment_parser(sub)
     _add_sweep_parser(sub)
@@ -677,6 +678,51 @@ def _add_committee_parser(sub: Any) -> None:
                                 "float32")
     _data_dir_argument(committee)
     committee.set_defaults(run=cmd_committee)
+
+
+def _add_threshold_parser(sub: Any) -> None:
+    threshold = sub.add_parser(
+        "threshold", help="set a model's 'not a digit' threshold from its validation digits",
+        formatter_class=HelpFormatter,
+        description="Set the digit score under which a model declines a picture as 'not a "
+                    "digit', so that a share RATE of the validation digits the model held "
+                    "out in training fall below it, and write the model with it.")
+    cli_help.model_argument(threshold)
+    threshold.add_argument("--rate", type=_unit_interval, required=True,
+                           help="share of the validation digits to decline, 0..1")
+    threshold.add_argument("--out", type=Path, required=True, help="the model file to write")
+    _data_dir_argument(threshold)
+    threshold.set_defaults(run=cmd_threshold)
+
+
+def cmd_threshold(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import dataclasses
+
+    import numpy as np
+
+    from .data import data_files, load_mnist
+    from .model import Model, load_model
+    from .modelfile import read_model_header
+    from .reject import image_digit_scores
+    from .train import held_out
+
+    check_outputs([("--out", args.out)], [
+        ("model file", _model_file(args.model)),
+        *(("data file", path) for path in data_files(args.data_dir))])
+    model = load_model(args.model)
+    if not model.config.val_split:
+        parser.error(f"{args.model}: the model held out no validation digits (val_split 0)")
+    data = load_mnist(args.data_dir)
+    _, held = held_out(len(data.x_train), model.config)
+    scores = image_digit_scores(model.params, data.x_train[held], model.config)
+    value = float(np.quantile(scores, args.rate))
+    config = dataclasses.replace(model.config, reject_rate=args.rate)
+    stored = read_model_header(_model_file(args.model))[1]["architecture"].get("stored_as")
+    Model(model.params, config, {**model.metadata, "reject_threshold": value}).save(
+        args.out, stored_as=stored)
+    print(f"reject_threshold {value:.4f} (declines {100 * args.rate:g}% of the "
+          f"{len(held):,} validation digits); written to {shown(args.out)}")
+    return 0
 
 
 def cmd_committee(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

@@ -72,7 +72,7 @@ CROSSING_COST = 0.25  # a cut's worth falls by exp(-this) per stroke width of in
 MAX_CUTS = 16  # candidate cut lines per piece, at most
 SEAM_REACH = 0.4  # a seam strays at most this fraction of the piece's height from its column
 MAX_DIGITS = 60  # pictures with more separate marks than this are refused (not a number)
-NOT_A_NUMBER = 1 / 3  # a reading with this share of doubtful digits is not a number ...
+NOT_A_NUMBER = 0.25  # a reading with this share of doubtful digits is not a number ...
 FAR_BELOW = 0.5  # ... nor one with a digit scoring under this fraction of the threshold
 
 Scores = Callable[[np.ndarray], np.ndarray]  # network inputs (n, 28, 28) -> scores (n,)
@@ -141,7 +141,8 @@ def is_number(probabilities: np.ndarray, threshold: float) -> bool:
 
     Not a number when NOT_A_NUMBER of the digits or more are doubtful (below the
     threshold), or any one is far below it (under FAR_BELOW of the threshold): one
-    doubtful digit in a long number is a smudge; a word is mostly letters."""
+    doubtful digit in five is a smudge; a word is mostly letters. (`read_number` also
+    calls a picture with a mark inside another's loop, a face, not a number: `nested`.)"""
     if threshold <= 0 or not len(probabilities):
         return bool(len(probabilities))
     doubtful = probabilities < threshold
@@ -487,9 +488,14 @@ def segment(image: Any, model: Any) -> list[Segment]:
     classifier that judges where touching digits are cut (see `digit_scores`). Raises
     ImageError if the picture is unreadable or holds no ink.
     """
+    return _segmented(image, model)[0]
+
+
+def _segmented(image: Any, model: Any) -> tuple[list[Segment], bool]:
+    """`segment`, and whether a mark of the writing lies inside another's loop (`nested`)."""
     if isinstance(image, (str, os.PathLike)):
         try:
-            return segment(load_image(image), model)
+            return _segmented(load_image(image), model)
         except ImageError as e:
             message = str(e)
             raise ImageError(message if message.startswith(str(image))
@@ -503,7 +509,28 @@ def segment(image: Any, model: Any) -> list[Segment]:
     return [Segment(((p.x0 + left) * scale, (p.y0 + top) * scale,
                      min((p.x1 + left) * scale, width), min((p.y1 + top) * scale, height)),
                     pixels[k])
-            for k, p in enumerate(pieces)]
+            for k, p in enumerate(pieces)], nested(ink)
+
+
+def nested(ink: np.ndarray) -> bool:
+    """Whether a mark of the ink (H, W) lies inside the loop of another (eyes in a face, a
+    letter in a ring): no two digits of a number do. Specks do not count: a mark must be
+    SPECK of the writing's height or more."""
+    from scipy import ndimage
+
+    mask = ink > INK_THRESHOLD * float(ink.max())
+    labels, count = label_components(mask)
+    if count < 2:
+        return False
+    boxes = _component_boxes(labels, count)
+    heights = boxes[:, 3] - boxes[:, 1]
+    sizes = np.maximum(heights, boxes[:, 2] - boxes[:, 0])
+    big = np.flatnonzero(sizes >= SPECK * float(heights.max())) + 1  # labels of real marks
+    filled, _ = ndimage.label(ndimage.binary_fill_holes(mask), structure=np.ones((3, 3), bool))
+    values, where = np.unique(labels.reshape(-1), return_index=True)
+    first = dict(zip(values.tolist(), where.tolist(), strict=True))  # each mark's 1st pixel
+    homes = [int(filled.reshape(-1)[first[int(k)]]) for k in big]  # the blob it lies in
+    return len(set(homes)) < len(homes)
 
 
 def read_number(model: Any, image: Any) -> Reading:
@@ -514,7 +541,7 @@ def read_number(model: Any, image: Any) -> Reading:
     (`Model.declines`), or None when they do not make a number (`is_number`). Raises
     ImageError for an unreadable picture or one holding no ink.
     """
-    segments = segment(image, model)
+    segments, inside = _segmented(image, model)
     if not segments:
         raise ImageError("no digits found")
     probabilities = model.predict_proba(np.stack([s.pixels for s in segments]))  # (n, 10)
@@ -522,4 +549,5 @@ def read_number(model: Any, image: Any) -> Reading:
     doubtful = model.declines(scores)  # (n,) bool
     return Reading([ReadDigit(int(p.argmax()), float(p.max()), s.box, s.pixels, bool(d))
                     for s, p, d in zip(segments, probabilities, doubtful, strict=True)],
-                   is_number(scores, model.reject_threshold))
+                   is_number(scores, model.reject_threshold)
+                   and not (inside and model.reject_threshold > 0))

@@ -18,8 +18,8 @@ above INK_THRESHOLD of its peak. In order:
               on both sides (RULE_BEYOND times its thickness): the bar of a tightly
               cropped 7 ends at its stem, so it stays
     specks    marks much smaller than the largest are dust, noise, JPEG artifacts
-    frames    a thin outline holding other marks inside it (a box or ring drawn around
-              the digit) is a frame
+    frames    a thin outline around a mark a quarter of its size or more (a box or ring
+              drawn around the digit) is a frame; a face's eyes are smaller
     the digit the largest mark, weighed by its size and how dark it is, is the digit's
               main stroke; it weighs less when it sits in the top or bottom EDGE_BAND of
               the picture (status bars, toolbars), is a round filled blob (a colour
@@ -49,6 +49,7 @@ BAND_DEPTH = 0.02  # solid regions thicker than this fraction of the picture's s
 BORDER_SPAN = 0.9  # ... along this much of an edge are the picture's border ...
 BORDER_DEPTH = 0.25  # ... if they reach no further into it than this
 SPECK = 0.08  # marks smaller than this fraction of the largest are specks
+FRAMED = 0.25  # an outline around a mark at least this much of its size is a frame
 SOLID = 0.72  # a round mark filling more of its box than this, with no hole, is a blob
 EDGE_BAND = 0.15  # marks wholly in the top or bottom band this tall weigh less ...
 CHROME_WEIGHT = 0.4  # ... by this factor, as do round filled blobs and lone lines
@@ -247,10 +248,11 @@ def _weight(mark: Mark, shape: tuple[int, int]) -> float:
     return mark.size * mark.darkness * (CHROME_WEIGHT if _chrome(mark, shape) else 1.0)
 
 
-def candidate_marks(ink: np.ndarray) -> tuple[np.ndarray, list[Mark], np.ndarray]:
+def candidate_marks(ink: np.ndarray, frames: bool = True
+                    ) -> tuple[np.ndarray, list[Mark], np.ndarray]:
     """The marks of ink (H, W) that may be writing: bands, rules, borders, specks and
-    frames left out -> (labels (H, W), marks, the pixels (H, W) bool cleared as bands
-    and rules)."""
+    (if `frames`) frames left out -> (labels (H, W), marks, the pixels (H, W) bool
+    cleared as bands and rules)."""
     h, w = ink.shape
     found = ink > INK_THRESHOLD * float(ink.max())
     mask = found
@@ -270,10 +272,10 @@ def candidate_marks(ink: np.ndarray) -> tuple[np.ndarray, list[Mark], np.ndarray
         return labels, [], cleared
     largest = max(m.size for m in marks)
     marks = [m for m in marks if m.size >= SPECK * largest]
-    frames = {m.label for m in marks if m.fill < 0.2
-              and any(o.inside(m) for o in marks if o is not m)}
+    framing = {m.label for m in marks if frames and m.fill < 0.2
+               and any(o.inside(m) and o.size >= FRAMED * m.size for o in marks if o is not m)}
     marks = [dataclasses.replace(m, solid=_solid(labels, m)) for m in marks
-             if m.label not in frames]
+             if m.label not in framing]
     return labels, marks, cleared
 
 
@@ -347,8 +349,10 @@ def line_mask(ink: np.ndarray) -> Choice | None:
     """Which pixels of ink (H, W) belong to one line of writing (a number), or None:
     starting from the main mark, every mark sharing LINE_OVERLAP of its height
     with a mark already kept, or within reach of one, joins, so a slanted or wavy line
-    is followed to its ends and a second line of writing is left out."""
-    labels, marks, cleared = candidate_marks(ink)
+    is followed to its ends and a second line of writing is left out. Outlines around
+    other marks stay: reading them (a face's ring round its eyes) tells that this is no
+    number (`segment.nested`)."""
+    labels, marks, cleared = candidate_marks(ink, frames=False)
     if not marks:
         return None
     main = _main(marks, ink.shape)
