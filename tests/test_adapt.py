@@ -28,10 +28,11 @@ from digitnet.model import Model
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from writers import Writer, writer_digits
 
-# A writer `builtin` reads badly: open 0s, 1s with a flag, 7s with a curved stem.
-HARD_WRITER = Writer(slant=-0.07, pen=0.046, aspect=0.71, one="flag", two="plain",
+# A writer `builtin` reads worst of forty random ones (90% of their digits): a strong
+# slant, open 0s and 4s, 1s with a flag, looped 2s, 7s with a hooked top.
+HARD_WRITER = Writer(slant=0.35, pen=0.05, aspect=0.83, one="flag", two="loop",
                      three="round", four="open", seven="hook", nine="straight", zero="open",
-                     wobble=0.02)
+                     wobble=0.021)
 QUICK = AdaptSettings(replay_digits=600, replay_nondigits=150)  # a smaller replay: faster tests
 
 
@@ -69,7 +70,7 @@ def read_right(model, x, y):
 def test_adapted_model_reads_its_examples_and_the_writers_other_digits(builtin, adapted,
                                                                        writing):
     x, y, x_rest, y_rest = writing
-    assert read_right(builtin, x_rest, y_rest) < 0.9  # the writer is hard for the base
+    assert read_right(builtin, x_rest, y_rest) < 0.95  # the writer is hard for the base
     assert read_right(adapted, x, y) == 1.0
     before, after = 1 - read_right(builtin, x_rest, y_rest), 1 - read_right(adapted, x_rest,
                                                                           y_rest)
@@ -87,8 +88,10 @@ def test_forgetting_stays_bounded(builtin, adapted, mnist):
 def test_reject_threshold_is_measured_on_the_held_out_digits(builtin, adapted, replay):
     z = replay.h_val @ adapted.params["W2"] + adapted.params["b2"]
     scores = network.softmax(z).max(axis=1)
-    assert adapted.reject_threshold == pytest.approx(np.quantile(scores, 0.005))
-    assert np.mean(scores < adapted.reject_threshold) == pytest.approx(0.005, abs=0.001)
+    assert adapted.reject_threshold == pytest.approx(
+        np.quantile(scores, builtin.config.reject_rate))
+    assert np.mean(scores < adapted.reject_threshold) == pytest.approx(
+        builtin.config.reject_rate, abs=0.001)
     assert adapted.reject_threshold != builtin.reject_threshold
 
 
@@ -117,8 +120,8 @@ def test_only_some_digits(builtin, writing, replay, mnist):
     assert fixed.metadata["adapted"]["examples_per_digit"]["7"] == 3
     assert fixed.metadata["adapted"]["examples_per_digit"]["0"] == 0
     rest7 = y_rest == 7
-    assert read_right(fixed, x_rest[rest7], y_rest[rest7]) > read_right(
-        builtin, x_rest[rest7], y_rest[rest7])
+    assert read_right(fixed, x_rest[rest7], y_rest[rest7]) >= max(read_right(
+        builtin, x_rest[rest7], y_rest[rest7]), 0.875)
     others = ~rest7
     assert read_right(fixed, x_rest[others], y_rest[others]) >= read_right(
         builtin, x_rest[others], y_rest[others]) - 0.03
@@ -147,7 +150,7 @@ def test_every_method_learns_a_writer_and_keeps_the_base(method, trained_model, 
                              steps=30)
     new = adapt_model(trained_model, x, y, settings, mnist=mnist)
     assert all(np.isfinite(p).all() for p in new.params.values())
-    assert read_right(new, x, y) > read_right(trained_model, x, y)
+    assert read_right(new, x, y) >= max(read_right(trained_model, x, y), 0.95)
     if method != "both":
         assert new.params["W1"] is trained_model.params["W1"]  # only the output side moves
     x_test, y_test = mnist.x_test[:1000], mnist.y_test[:1000]

@@ -51,8 +51,9 @@ def read_right(model, pictures, labels):
     return float(np.mean(answer == labels))
 
 
-FLOORS = {"hairline": 0.88, "thin": 0.88, "medium": 0.88, "thick": 0.88, "marker": 0.88,
-          "screenshot": 0.88, "photo": 0.83}
+# measured on these pictures: 0.983 0.983 1.0 0.967 0.95, 0.95, 0.917
+FLOORS = {"hairline": 0.93, "thin": 0.93, "medium": 0.95, "thick": 0.92, "marker": 0.90,
+          "screenshot": 0.90, "photo": 0.85}
 
 
 @pytest.mark.parametrize("kind", list(FLOORS))
@@ -63,12 +64,13 @@ def test_peoples_digits_read_right(builtin, digit_sets, kind):
 
 def test_every_pen_together(builtin, digit_sets):
     rights = [read_right(builtin, *digit_sets[band]) for band in people_sets.PEN_BANDS]
-    assert np.mean(rights) >= 0.93
+    assert np.mean(rights) >= 0.95  # measured 0.977
 
 
 def test_non_digits_drawn_with_any_pen_are_declined(builtin):
     sets = people.nondigit_pictures("report", 40, np.random.default_rng(34))
     declined = {kind: float(np.mean(people.classify(builtin, *people.prepared(p))[0] == -1))
                 for kind, p in sets.items()}
-    assert declined["letters"] >= 0.8, declined
-    assert np.mean(list(declined.values())) >= 0.6, declined
+    # measured: letters 0.975, scribbles 0.85, shapes 0.775
+    assert declined["letters"] >= 0.9, declined
+    assert np.mean(list(declined.values())) >= 0.78, declined
