@@ -16,7 +16,9 @@ half is the bundled model's development set), with:
     paper       gray level, ink level, Gaussian grain, a few pen specks; one in ten is
                 light ink on a dark ground
 
-Figures per set and gap kind: `exact` (fraction of numbers read exactly), `per_digit`
+Figures per set and gap kind: `exact` (fraction of numbers read exactly; a reading that
+says "not a number" gave the user no number, and counts as wrong), `not_a_number` (the
+share of numbers so declined), `per_digit`
 (1 - edit distance / digits, summed over the set), and for touching numbers `pair_split`:
 of all adjacent touching pairs, the fraction where exactly one digit was read in each of
 the two digits' columns. `doubtful_of_wrong_digits` / `doubtful_of_right_digits`: of
@@ -204,17 +206,20 @@ def pairs_split(columns: list[tuple[int, int]], boxes: list[list[int]]) -> tuple
 
 def score(model, cases) -> dict:
     """Read every picture; exact rate, per-digit rate, and the touching-pair split rate."""
-    exact = errors = digits = split = pairs = 0
+    exact = errors = digits = split = pairs = declined = 0
     flagged = {True: [0, 0], False: [0, 0]}  # right?: [doubtful, digits], same-length reads
     mistakes = []
     for picture, truth, columns in cases:
         try:
             reading = read_number(model, picture)
-            number, boxes = reading.number, [list(d.box) for d in reading.digits]
+            boxes = [list(d.box) for d in reading.digits]
+            guessed = "".join(str(d.digit) for d in reading.digits)
+            declined += reading.number is None  # "not a number": the user got no number
+            number = reading.number or ""
         except Exception as e:  # an error counts as reading nothing
-            number, boxes, reading = "", [], None
+            number, guessed, boxes, reading = "", "", [], None
             mistakes.append({"truth": truth, "error": str(e)[:80]})
-        if reading is not None and len(number) == len(truth):
+        if reading is not None and len(guessed) == len(truth):
             for d, t in zip(reading.digits, truth, strict=True):
                 flagged[str(d.digit) == t][0] += d.doubtful
                 flagged[str(d.digit) == t][1] += 1
@@ -227,6 +232,7 @@ def score(model, cases) -> dict:
         if distance and len(mistakes) < 5:
             mistakes.append({"truth": truth, "read": number})
     return {"numbers": len(cases), "exact": exact / len(cases),
+            "not_a_number": declined / len(cases),
             "per_digit": max(0.0, 1 - errors / digits), "pair_split": split / pairs,
             "doubtful_of_wrong_digits": flagged[False][0] / max(flagged[False][1], 1),
             "doubtful_of_right_digits": flagged[True][0] / max(flagged[True][1], 1),

@@ -72,8 +72,9 @@ CROSSING_COST = 0.25  # a cut's worth falls by exp(-this) per stroke width of in
 MAX_CUTS = 16  # candidate cut lines per piece, at most
 SEAM_REACH = 0.4  # a seam strays at most this fraction of the piece's height from its column
 MAX_DIGITS = 60  # pictures with more separate marks than this are refused (not a number)
-NOT_A_NUMBER = 0.25  # a reading with this share of doubtful digits is not a number ...
-FAR_BELOW = 0.5  # ... nor one with a digit scoring under this fraction of the threshold
+NOT_A_NUMBER = 0.25  # a reading with two doubtful digits making this share is not a number,
+MOSTLY = 0.5  # ... nor one with this share of doubtful digits, however few ...
+FAR_BELOW = 0.6  # ... nor one with a digit scoring under this fraction of the threshold
 
 Scores = Callable[[np.ndarray], np.ndarray]  # network inputs (n, 28, 28) -> scores (n,)
 
@@ -139,15 +140,18 @@ def is_number(probabilities: np.ndarray, threshold: float) -> bool:
     """Whether digits read with these probabilities (n,) make a number, for a model
     that declines a digit below `threshold` (0: never declines, so always a number).
 
-    Not a number when NOT_A_NUMBER of the digits or more are doubtful (below the
-    threshold), or any one is far below it (under FAR_BELOW of the threshold): one
-    doubtful digit in five is a smudge; a word is mostly letters. (`read_number` also
-    calls a picture with a mark inside another's loop, a face, not a number: `nested`.)"""
+    Not a number when two or more digits are doubtful (below the threshold) and make
+    NOT_A_NUMBER of them, or MOSTLY of them are, or any one is far below the threshold
+    (under FAR_BELOW of it): one doubtful digit in a number is a smudge, or another
+    writer's odd digit; a word is mostly letters. (`read_number` also calls a picture
+    with a mark inside another's loop, a face, not a number: `nested`.)"""
     if threshold <= 0 or not len(probabilities):
         return bool(len(probabilities))
     doubtful = probabilities < threshold
-    return bool(doubtful.mean() < NOT_A_NUMBER
-                and (probabilities >= FAR_BELOW * threshold).all())
+    share = float(doubtful.mean())
+    if (doubtful.sum() >= 2 and share >= NOT_A_NUMBER) or share >= MOSTLY:
+        return False
+    return bool((probabilities >= FAR_BELOW * threshold).all())
 
 
 # ---------------------------------------------------------------------------------------
